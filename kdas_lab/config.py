@@ -1,0 +1,117 @@
+"""One typed configuration shared by the CLI, the notebooks and the tests.
+
+Profiles:
+- ``fast``: tiny synthetic images and a few steps, so CI runs every notebook on 2 CPU cores.
+- ``course``: a real but affordable recipe (augmentation on, cosine schedule, 256 px).
+- ``paper``: the published KDAS / Polyp-PVT recipe (352 px, 99 epochs, batch 16, constant lr,
+  clipping by value 0.5, no augmentation in effect).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROFILES = ("fast", "course", "paper")
+
+
+@dataclass
+class Config:
+    profile: str = "course"
+    # paths and runtime
+    data_dir: Path = Path("data/polyp")
+    out_dir: Path = Path("runs")
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1" | "mps"
+    seed: int = 0
+    num_workers: int = 2
+    # models
+    teacher: str = "polyp_pvt_b2"
+    student: str = "polyp_pvt_b0"
+    pretrained_backbone: str | None = None  # None | "imagenet" | path to pvt_v2_bX.pth
+    # data
+    image_size: int = 256
+    multiscale: tuple[float, ...] = (0.75, 1.0, 1.25)
+    augment: bool = True
+    val_fraction: float = 0.1
+    split_by_sequence: bool = False
+    cache: bool = False
+    synthetic_train: int = 400
+    synthetic_test: int = 100
+    # optimisation
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    lr_schedule: str = "cosine"  # "constant" | "cosine" | "poly"
+    clip_mode: str = "value"  # "value" | "norm" | "none"
+    clip_value: float = 0.5
+    amp: bool | None = None  # None = bf16 on CUDA, off on CPU
+    channels_last: bool = False
+    max_steps_per_epoch: int | None = None
+    # distillation
+    method: str = "kdas"
+    temperature: float = 2.0
+    alpha: float = 0.3
+    legacy_bce: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_profile(cls, profile: str, **overrides: Any) -> "Config":
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+        base = {"fast": _FAST, "course": _COURSE, "paper": _PAPER}[profile]
+        return cls(profile=profile, **{**base, **overrides})
+
+    @classmethod
+    def from_env(cls, profile: str | None = None, **overrides: Any) -> "Config":
+        """Profile from ``KDAS_FAST=1`` (else ``course``), paths and device from the environment."""
+        if profile is None:
+            profile = "fast" if os.environ.get("KDAS_FAST", "0") not in ("", "0", "false") else "course"
+        env: dict[str, Any] = {}
+        if os.environ.get("KDAS_DATA_DIR"):
+            env["data_dir"] = Path(os.environ["KDAS_DATA_DIR"])
+        if os.environ.get("KDAS_DEVICE"):
+            env["device"] = os.environ["KDAS_DEVICE"]
+        return cls.from_profile(profile, **{**env, **overrides})
+
+    def replace(self, **changes: Any) -> "Config":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (for checkpoints loaded with ``weights_only=True`` and for JSON)."""
+        out = dataclasses.asdict(self)
+        out["data_dir"], out["out_dir"] = str(self.data_dir), str(self.out_dir)
+        out["multiscale"] = list(self.multiscale)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        for k in ("data_dir", "out_dir"):
+            if k in d:
+                d[k] = Path(d[k])
+        if "multiscale" in d:
+            d["multiscale"] = tuple(d["multiscale"])
+        return cls(**d)
+
+    def train_sizes(self) -> list[int]:
+        """Multi-scale training sizes, ``round(size * rate / 32) * 32`` as published."""
+        return [max(32, int(round(self.image_size * r / 32)) * 32) for r in self.multiscale]
+
+
+_FAST: dict[str, Any] = dict(
+    data_dir=Path("data/synthetic_fast"), image_size=64, multiscale=(1.0,), epochs=2, batch_size=4,
+    synthetic_train=24, synthetic_test=8, num_workers=0, max_steps_per_epoch=4,
+    lr=5e-4, lr_schedule="constant",
+)
+_COURSE: dict[str, Any] = dict()
+_PAPER: dict[str, Any] = dict(
+    image_size=352, epochs=99, batch_size=16, lr_schedule="constant", augment=False,
+    clip_mode="value", clip_value=0.5, legacy_bce=True, num_workers=4,
+)
