@@ -1,0 +1,54 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdas_lab.config import PROFILES, Config
+from kdas_lab.runtime import resolve_device
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_profiles_build(profile):
+    cfg = Config.from_profile(profile)
+    assert cfg.profile == profile
+    assert all(s % 32 == 0 for s in cfg.train_sizes())
+
+
+def test_paper_profile_is_the_published_recipe():
+    cfg = Config.from_profile("paper")
+    assert (cfg.image_size, cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay) == (352, 99, 16, 1e-4, 1e-4)
+    assert cfg.train_sizes() == [256, 352, 448]
+    assert (cfg.lr_schedule, cfg.clip_mode, cfg.clip_value, cfg.augment) == ("constant", "value", 0.5, False)
+    assert (cfg.temperature, cfg.alpha) == (2.0, 0.3)
+
+
+def test_unknown_profile_lists_valid():
+    with pytest.raises(ValueError, match="fast, course, paper"):
+        Config.from_profile("huge")
+
+
+def test_from_env(monkeypatch):
+    monkeypatch.setenv("KDAS_FAST", "1")
+    monkeypatch.setenv("KDAS_DATA_DIR", "/tmp/polyps")
+    monkeypatch.setenv("KDAS_DEVICE", "cpu")
+    cfg = Config.from_env()
+    assert (cfg.profile, cfg.data_dir, cfg.device) == ("fast", Path("/tmp/polyps"), "cpu")
+    monkeypatch.setenv("KDAS_FAST", "0")
+    assert Config.from_env().profile == "course"
+    assert Config.from_env(epochs=3).epochs == 3
+
+
+def test_dict_round_trip_and_replace():
+    cfg = Config.from_profile("fast", seed=7)
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    assert cfg.replace(alpha=0.5).alpha == 0.5
+    with pytest.raises(ValueError, match="unknown config fields"):
+        cfg.replace(alhpa=0.5)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            resolve_device("cuda")
