@@ -1,0 +1,166 @@
+"""Run every arm x seed of an ablation grid, resumably, and tabulate the results.
+
+``run_ablation(cfg, grid, out_dir)``:
+
+1. the teacher is loaded (``teacher=`` path) or trained once into ``out_dir/teacher`` (reused on
+   the next invocation; only when some arm distils);
+2. for each (arm, seed) without a ``metrics.json`` marker: train the student with
+   ``kdas_lab.train.train_model`` at ``arm.config(cfg, seed)``, reload its best checkpoint
+   (selected on the validation split by the trainer), record the trainer's best validation Dice
+   (dataset ``val``) and evaluate every test set with ``kdas_lab.evaluation.evaluate_model``;
+   write the marker last. Runs with a marker are skipped, so an interrupted ablation resumes;
+3. after every run ``runs.csv`` and ``summary.csv`` are rewritten (atomically) from the markers of
+   the grid's (arm, seed) pairs, so partial results are always on disk.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from kdas_lab.ablation.arms import Arm, Grid, check_methods
+from kdas_lab.ablation.stats import RUN_COLUMNS, summarise
+from kdas_lab.ablation.tables import (MARKER, read_marker, run_dir, write_csv, write_json,
+                                      write_marker)
+from kdas_lab.config import Config
+from kdas_lab.runtime import machine_info, resolve_device
+
+
+@dataclass
+class AblationResult:
+    out_dir: Path
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    trained: list[tuple[str, int]] = field(default_factory=list)
+    skipped: list[tuple[str, int]] = field(default_factory=list)
+    teacher_checkpoint: Path | None = None
+
+
+def _val_dice(history: pd.DataFrame) -> float:
+    """The best validation Dice the trainer logged (NaN if it logged none)."""
+    cols = [c for c in history.columns if "val" in c.lower() and "dic" in c.lower()]
+    if not cols or history.empty:
+        return math.nan
+    return float(pd.to_numeric(history[cols[0]], errors="coerce").max())
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    """``evaluate_model``'s table (rows datasets, columns metrics) as tidy records."""
+    return [{"dataset": str(ds), "metric": str(m), "value": float(v)}
+            for ds, row in table.iterrows() for m, v in row.items()]
+
+
+def ensure_data(cfg: Config) -> Path:
+    """The dataset root: built synthetically for the ``fast`` profile, else it must exist."""
+    root = Path(cfg.data_dir)
+    if not (root / "TrainDataset").is_dir():
+        if cfg.profile == "fast":
+            from kdas_lab.data import ensure_synthetic
+
+            return Path(ensure_synthetic(cfg))
+        raise FileNotFoundError(f"dataset root {root} has no TrainDataset/ (PraNet layout expected; "
+                                "see `kdas-lab data`)")
+    if not (root / "TestDataset").is_dir():
+        raise FileNotFoundError(f"dataset root {root} has no TestDataset/ (PraNet layout expected)")
+    return root
+
+
+def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = None) -> Path:
+    """A teacher checkpoint: ``teacher`` if given, else trained once into ``out_dir/teacher``."""
+    if teacher is not None:
+        teacher = Path(teacher)
+        if not teacher.is_file():
+            raise FileNotFoundError(f"teacher checkpoint {teacher} does not exist")
+        return teacher
+    tdir = out_dir / "teacher"
+    marker = tdir / "teacher.json"
+    if marker.is_file():
+        import json
+
+        ckpt = Path(json.loads(marker.read_text())["checkpoint"])
+        if ckpt.is_file():
+            return ckpt
+    from kdas_lab.train import train_teacher
+
+    tcfg = cfg.replace(method="none")
+    t0 = time.perf_counter()
+    result = train_teacher(tcfg, tdir)
+    write_json({"checkpoint": str(result.best_checkpoint), "train_seconds": time.perf_counter() - t0,
+                "val_dice": _val_dice(result.history), "config": tcfg.to_dict()}, marker)
+    return Path(result.best_checkpoint)
+
+
+def run_one(arm: Arm, seed: int, cfg: Config, out_dir: Path, teacher_ckpt: Path | None,
+            datasets: list[str] | None = None) -> Path:
+    """Train and evaluate one (arm, seed); returns its marker path."""
+    from kdas_lab.evaluation import evaluate_model
+    from kdas_lab.models import load_model
+    from kdas_lab.train import train_model
+
+    acfg = arm.config(cfg, seed)
+    rdir = run_dir(out_dir, arm.name, seed)
+    t0 = time.perf_counter()
+    result = train_model(acfg, out_dir=rdir, method=arm.method,
+                         teacher=teacher_ckpt if arm.needs_teacher else None, resume=True)
+    train_s = time.perf_counter() - t0
+    device = resolve_device(acfg.device)
+    model = load_model(result.best_checkpoint, device=device)
+    t1 = time.perf_counter()
+    table = evaluate_model(model, acfg.data_dir, datasets=datasets, size=acfg.image_size, device=device)
+    records = [{"dataset": "val", "metric": "meanDic", "value": _val_dice(result.history)}]
+    records += _records(table)
+    info = {"method": arm.method, "train_seconds": train_s, "eval_seconds": time.perf_counter() - t1,
+            "best_checkpoint": str(result.best_checkpoint), "config": acfg.to_dict()}
+    return write_marker(rdir, arm.name, seed, records, info)
+
+
+def refresh_tables(out_dir: Path, grid: Grid) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rewrite ``runs.csv`` and ``summary.csv`` from the finished runs of ``grid``."""
+    frames = [read_marker(run_dir(out_dir, a.name, s) / MARKER) for a in grid.arms for s in grid.seeds
+              if (run_dir(out_dir, a.name, s) / MARKER).is_file()]
+    runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN_COLUMNS)
+    summary = summarise(runs, baseline=grid.baseline)
+    write_csv(runs, out_dir / "runs.csv")
+    write_csv(summary, out_dir / "summary.csv")
+    return runs, summary
+
+
+def run_ablation(cfg: Config, grid: Grid, out_dir: str | Path, *, teacher: str | Path | None = None,
+                 datasets: list[str] | None = None, progress: bool = True) -> AblationResult:
+    """Train/evaluate every (arm, seed) of ``grid`` not yet finished in ``out_dir``; see module doc.
+
+    ``cfg`` is the base configuration (profile and shared overrides already applied); each arm
+    changes only its method, seed and own overrides. ``teacher`` (a checkpoint) overrides
+    ``grid.teacher``; without either a teacher is trained once when an arm needs one.
+    """
+    out_dir = Path(out_dir)
+    check_methods(grid.arms)
+    if grid.baseline not in {a.name for a in grid.arms}:
+        tqdm.write(f"note: baseline arm {grid.baseline!r} is not in the grid; differences will be NaN")
+    cfg = cfg.replace(data_dir=ensure_data(cfg))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json({"arms": [a.to_dict() for a in grid.arms], "seeds": grid.seeds, "baseline": grid.baseline,
+                "source": grid.source, "config": cfg.to_dict(), "machine": machine_info()},
+               out_dir / "grid.json")
+    todo = [(a, s) for a in grid.arms for s in grid.seeds]
+    done = [(a, s) for a, s in todo if (run_dir(out_dir, a.name, s) / MARKER).is_file()]
+    pending = [(a, s) for a, s in todo if (a, s) not in done]
+    teacher = teacher if teacher is not None else grid.teacher
+    teacher_ckpt = None
+    if any(a.needs_teacher for a, _ in pending):
+        teacher_ckpt = prepare_teacher(cfg, out_dir, teacher)
+    trained: list[tuple[str, int]] = []
+    bar = tqdm(total=len(todo), initial=len(done), desc="ablation", unit="run", disable=not progress)
+    for arm, seed in pending:
+        bar.set_postfix_str(f"{arm.name} seed {seed}")
+        run_one(arm, seed, cfg, out_dir, teacher_ckpt, datasets)
+        trained.append((arm.name, seed))
+        refresh_tables(out_dir, grid)
+        bar.update(1)
+    bar.close()
+    runs, summary = refresh_tables(out_dir, grid)
+    return AblationResult(out_dir, runs, summary, trained, [(a.name, s) for a, s in done], teacher_ckpt)

@@ -1,0 +1,103 @@
+"""Reading and writing the ablation's files: per-run ``metrics.json`` markers, ``runs.csv``, ``summary.csv``.
+
+Layout of an ablation directory ``DIR``::
+
+    DIR/grid.json                      the arms, seeds and base config of the latest invocation
+    DIR/teacher/...                    the teacher trained once (absent when --teacher is given)
+    DIR/runs/<arm>/seed<k>/            the trainer's output for one (arm, seed)
+    DIR/runs/<arm>/seed<k>/metrics.json  written last: its presence marks the run finished
+    DIR/runs.csv                       tidy: arm, seed, dataset, metric, value
+    DIR/summary.csv                    arm x dataset x metric statistics (see ``stats.summarise``)
+
+Every file is written to a temporary name and moved into place with ``os.replace``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kdas_lab.ablation.stats import RUN_COLUMNS, check_runs
+
+MARKER = "metrics.json"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    _atomic_write_text(path, df.to_csv(index=False))
+    return path
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    path = Path(path)
+    _atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def run_dir(out_dir: str | Path, arm: str, seed: int) -> Path:
+    return Path(out_dir) / "runs" / arm / f"seed{int(seed)}"
+
+
+def write_marker(directory: Path, arm: str, seed: int, records: list[dict], info: dict) -> Path:
+    """``records``: dicts with keys dataset, metric, value. Written last, so it marks completion."""
+    for r in records:
+        if set(r) != {"dataset", "metric", "value"}:
+            raise ValueError(f"run {arm}/seed{seed}: record {r} must have exactly dataset, metric, value")
+    return write_json({"arm": arm, "seed": int(seed), "records": records, **info}, directory / MARKER)
+
+
+def read_marker(path: Path) -> pd.DataFrame:
+    """The tidy rows of one finished run; a damaged marker is an error naming the file."""
+    try:
+        data = json.loads(Path(path).read_text())
+        rows = [{"arm": data["arm"], "seed": int(data["seed"]), "dataset": r["dataset"],
+                 "metric": r["metric"], "value": math.nan if r["value"] is None else float(r["value"])}
+                for r in data["records"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: unreadable run marker ({exc}); delete it to rerun that run") from None
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def collect_runs(out_dir: str | Path) -> pd.DataFrame:
+    """Every finished run's rows under ``out_dir/runs`` (markers only), sorted by arm then seed."""
+    markers = sorted((Path(out_dir) / "runs").glob(f"*/seed*/{MARKER}"))
+    if not markers:
+        return pd.DataFrame(columns=RUN_COLUMNS)
+    return pd.concat([read_marker(m) for m in markers], ignore_index=True)
+
+
+def load_runs(directory: str | Path) -> pd.DataFrame:
+    """``DIR/runs.csv`` as a DataFrame (arm, seed, dataset, metric, value).
+
+    ``directory`` may also be the CSV file itself. Errors name the file and what is wrong.
+    """
+    path = Path(directory)
+    if path.is_dir():
+        path = path / "runs.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist (run `kdas-lab ablate` first)")
+    try:
+        df = pd.read_csv(path, dtype={"arm": str, "dataset": str, "metric": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable CSV ({exc})") from None
+    try:
+        return check_runs(df)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
