@@ -1,0 +1,114 @@
+"""Figures of the data: image/mask pairs, dataset statistics, boundary weights, worst cases.
+
+Every function takes arrays (or a per-image statistics table from :mod:`kdas_lab.data_stats`) and
+returns a matplotlib ``Figure``; nothing here reads files or computes science.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+MASK_COLOR = "#39ff14"
+PRED_COLOR = "#ff2d95"
+
+
+def _as_image(image) -> np.ndarray:
+    """Accept ``(H, W, 3)`` uint8 / float or a ``(3, H, W)`` tensor already denormalised to [0, 1]."""
+    a = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
+    if a.ndim == 3 and a.shape[0] == 3 and a.shape[-1] != 3:
+        a = a.transpose(1, 2, 0)
+    if a.dtype != np.uint8:
+        a = np.clip(a, 0.0, 1.0)
+    return a
+
+
+def _as_map(m) -> np.ndarray:
+    a = m.detach().cpu().float().numpy() if hasattr(m, "detach") else np.asarray(m)
+    return a.reshape(a.shape[-2:]) if a.ndim > 2 else a
+
+
+def show_pair(axes, image, mask, title: str = "", contour: bool = True) -> None:
+    """Draw an image with the mask contour on ``axes[0]`` and the mask on ``axes[1]``."""
+    img, m = _as_image(image), _as_map(mask).astype(float)
+    axes[0].imshow(img)
+    if contour and m.max() > m.min():
+        axes[0].contour(m, levels=[0.5], colors=MASK_COLOR, linewidths=1.2)
+    axes[1].imshow(m, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(title, fontsize=9)
+    axes[1].set_title("mask", fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+
+
+def plot_pairs(images: Sequence, masks: Sequence, titles: Sequence[str] | None = None,
+               size: float = 2.2) -> Figure:
+    """A grid of image/mask pairs, two columns per sample, up to four samples per row."""
+    n = len(images)
+    if n == 0 or n != len(masks):
+        raise ValueError(f"need as many masks as images (>0), got {n} images and {len(masks)} masks")
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, 2 * cols, figsize=(2 * cols * size, rows * size), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for i in range(n):
+        r, c = divmod(i, cols)
+        show_pair(axes[r, 2 * c:2 * c + 2], images[i], masks[i], titles[i] if titles else "")
+    fig.tight_layout()
+    return fig
+
+
+def plot_dataset_stats(per_image: pd.DataFrame) -> Figure:
+    """Polyp area histogram, polyps per image and image sizes, one colour per dataset."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for name, d in per_image.groupby("dataset", sort=False):
+        axes[0].hist(d["area"], bins=np.linspace(0, 1, 26), alpha=0.5, label=name, density=True)
+        axes[2].scatter(d["width"], d["height"], s=12, alpha=0.6, label=name)
+    counts = per_image.groupby("dataset", sort=False)["n_polyps"].value_counts().unstack(fill_value=0)
+    counts.div(counts.sum(axis=1), axis=0).T.plot.bar(ax=axes[1], rot=0, legend=False)
+    axes[0].set(xlabel="polyp area (fraction of image)", ylabel="density", title="polyp size")
+    axes[1].set(xlabel="polyps per image", ylabel="fraction of images", title="polyp count")
+    axes[2].set(xlabel="width (px)", ylabel="height (px)", title="image size")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_boundary_weights(image, mask, weights, title: str = "") -> Figure:
+    """Image, mask and the structure loss's per-pixel weight map side by side."""
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3))
+    show_pair(axes[:2], image, mask, title)
+    w = _as_map(weights)
+    im = axes[2].imshow(w, cmap="magma")
+    axes[2].set_title(f"weights ({w.min():.2f} .. {w.max():.2f})", fontsize=9)
+    axes[2].set_axis_off()
+    fig.colorbar(im, ax=axes[2], fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gallery(images: Sequence, masks: Sequence, preds: Sequence, titles: Sequence[str],
+                 size: float = 2.2) -> Figure:
+    """Rows of (image with ground-truth and prediction contours, ground truth, prediction)."""
+    n = len(images)
+    fig, axes = plt.subplots(n, 3, figsize=(3 * size, n * size), squeeze=False)
+    for i in range(n):
+        img, gt, pr = _as_image(images[i]), _as_map(masks[i]).astype(float), _as_map(preds[i])
+        axes[i, 0].imshow(img)
+        if gt.max() > gt.min():
+            axes[i, 0].contour(gt, levels=[0.5], colors=MASK_COLOR, linewidths=1)
+        if pr.max() > 0.5 > pr.min():
+            axes[i, 0].contour(pr, levels=[0.5], colors=PRED_COLOR, linewidths=1)
+        axes[i, 1].imshow(gt, cmap="gray", vmin=0, vmax=1)
+        axes[i, 2].imshow(pr, cmap="gray", vmin=0, vmax=1)
+        axes[i, 0].set_title(titles[i], fontsize=8)
+        axes[i, 1].set_title("ground truth", fontsize=8)
+        axes[i, 2].set_title("prediction", fontsize=8)
+        for ax in axes[i]:
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig
