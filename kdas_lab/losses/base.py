@@ -1,0 +1,93 @@
+"""Pieces every training objective shares: ``LossOutput``, the two-head segmentation loss, the
+teacher detaching, and ``DistillationLoss``, the ``(1 - alpha) * L_seg + alpha * L_term`` frame.
+
+Outputs are read by attribute only (``out.p1``, ``out.p2``, ``out.features.stages`` / ``.cim`` /
+``.cfm`` / ``.sam``), so any NamedTuple with those fields works, e.g. ``kdas_lab.models.PolypOutput``.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from .structure import structure_loss
+
+
+class LossOutput(NamedTuple):
+    """``total``: the scalar to backpropagate. ``components``: detached, *unweighted* scalars for
+    logging (e.g. ``seg`` = seg(P1) + seg(P2), ``at``, ``sgm``, ``kd``), never used for backward."""
+
+    total: torch.Tensor
+    components: dict[str, torch.Tensor]
+
+
+def detach_tree(obj: Any) -> Any:
+    """Detach every tensor in nested NamedTuples / tuples / lists / dicts (teacher = constants)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach()
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # NamedTuple
+        return type(obj)(*(detach_tree(v) for v in obj))
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(detach_tree(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: detach_tree(v) for k, v in obj.items()}
+    return obj
+
+
+def seg_both_heads(student: Any, mask: torch.Tensor, legacy_bce: bool = False) -> torch.Tensor:
+    """``structure_loss(P1, G) + structure_loss(P2, G)`` (scalar); mask ``(B, 1, H, W)``."""
+    return structure_loss(student.p1, mask, legacy_bce) + structure_loss(student.p2, mask, legacy_bce)
+
+
+class SegOnlyLoss(nn.Module):
+    """Teacher-free objective (method ``"none"``, the Polyp-PVT training loss).
+
+    ``L = structure(P1, G) + structure(P2, G)``; P1, P2 logits ``(B, 1, H, W)``, G ``(B, 1, H, W)``.
+    Source: Polyp-PVT training script (Dong et al. 2023). Components: ``{"seg"}``.
+    """
+
+    needs_teacher = False
+
+    def __init__(self, legacy_bce: bool = False):
+        super().__init__()
+        self.legacy_bce = legacy_bce
+
+    def forward(self, student: Any, teacher: Any = None, mask: torch.Tensor | None = None) -> LossOutput:
+        if mask is None:
+            raise ValueError("SegOnlyLoss.forward(student, teacher, mask): mask is required")
+        seg = seg_both_heads(student, mask, self.legacy_bce)
+        return LossOutput(seg, {"seg": seg.detach()})
+
+
+class DistillationLoss(nn.Module):
+    """Base class: ``total = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * term``.
+
+    Subclasses implement ``distill_term(student, teacher) -> (term, components)`` where ``teacher``
+    is already detached and ``components`` names the (unweighted) parts of ``term``.
+    """
+
+    needs_teacher = True
+    name = "distill"
+
+    def __init__(self, alpha: float = 0.3, legacy_bce: bool = False):
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"{type(self).__name__}: alpha must be in [0, 1], got {alpha}")
+        self.alpha = float(alpha)
+        self.legacy_bce = legacy_bce
+
+    def distill_term(self, student: Any, teacher: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def forward(self, student: Any, teacher: Any, mask: torch.Tensor) -> LossOutput:
+        if teacher is None:
+            raise ValueError(f"loss {self.name!r} needs the teacher's outputs; got teacher=None")
+        seg = seg_both_heads(student, mask, self.legacy_bce)
+        term, parts = self.distill_term(student, detach_tree(teacher))
+        total = (1 - self.alpha) * seg + self.alpha * term
+        components = {"seg": seg.detach(), **{k: v.detach() for k, v in parts.items()}}
+        return LossOutput(total, components)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, legacy_bce={self.legacy_bce}"

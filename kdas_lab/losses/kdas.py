@@ -1,0 +1,113 @@
+"""KDAS objective (Trinh et al., ICME 2024, arXiv 2312.08555): ``KDASLoss``.
+
+``L_KDAS = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * (at_weight * L_AT + sgm_weight * L_SGM)``
+
+Two modes (spec sections 1, 2, 9):
+
+``"kdas"`` (the method as described, bugs fixed):
+    L_AT  = T^2 * sum_{h in P1, P2} KL_rows(softmax(A(P_t,h) / T) || softmax(A(P_s,h) / T))
+    L_SGM = sum_{h in P1, P2} MSE(P_s,h + P_s,h^T, P_t,h + P_t,h^T)
+    with ``A(P) = softmax(P P^T / sqrt(S), dim=-1) @ P`` (row attention, same for both networks,
+    computed per sample over the S rows of the S x S logit map; see ``attention.py``), forward KL
+    with the teacher as target, per-row "batchmean" normalisation, teacher detached (constants),
+    true per-pixel weighted BCE unless ``legacy_bce=True``. Works at batch size 1.
+
+``"kdas-official"`` (the published code's arithmetic, kept to study it):
+    kd_h  = KLDivLoss(reduction="mean")(softmax(P_s,h) / T, SDPA(P_t,h, P_t,h, P_t,h) / T)
+    L_AT  = (kd1 + kd2) * T^2        # student term is the constant 1/T: zero gradient;
+                                     # negative teacher values make it (and the total) NaN
+    L_SGM = MSE(P1_s + P1_s^T, P1_t + P1_t^T)   # P1 only, via squeeze(): fails at batch size 1
+    segmentation with the legacy (unweighted) BCE by default.
+    Student gradients therefore equal those of
+    ``(1-alpha)(seg1 + seg2) + alpha * sgm_weight * L_SGM``. Warns once per process.
+
+The published training loop also clamps every gradient element to [-0.5, 0.5]; that is the
+trainer's job (``Config.clip_mode = "value"``, ``clip_value = 0.5``), not this module's.
+
+Shapes: student / teacher outputs with ``p1``, ``p2`` logits ``(B, 1, S, S)``; mask ``(B, 1, S, S)``.
+Components (detached, unweighted): ``seg`` (seg1 + seg2), ``at`` (L_AT), ``sgm`` (L_SGM).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+
+from .attention import (official_kl, official_sgm, official_student_attention, official_teacher_attention,
+                        row_attention, row_kl, sgm_loss)
+from .base import DistillationLoss
+
+KDAS_MODES = ("kdas", "kdas-official")
+_official_warned = False
+
+
+class KDASOfficialWarning(UserWarning):
+    """Emitted once per process when the published (buggy) KDAS objective is used."""
+
+
+def _warn_official_once() -> None:
+    global _official_warned
+    if not _official_warned:
+        _official_warned = True
+        warnings.warn(
+            "kdas-official reproduces the published KDAS code: its attention term has zero gradient and "
+            "is NaN when teacher attention values are negative (so the logged total is NaN), SGM uses P1 "
+            "only and breaks at batch size 1, BCE is unweighted. Use method 'kdas' for the fixed version.",
+            KDASOfficialWarning, stacklevel=3)
+
+
+class KDASLoss(DistillationLoss):
+    """KDAS loss, mode ``"kdas"`` (fixed) or ``"kdas-official"`` (published arithmetic).
+
+    Formula, source and shapes: see the module docstring. ``legacy_bce=None`` picks the mode's
+    default (``False`` for ``kdas``, ``True`` for ``kdas-official``). ``at_weight`` / ``sgm_weight``
+    scale ``L_AT`` / ``L_SGM`` inside the alpha part (ablations; 1.0 = the method).
+    """
+
+    def __init__(self, mode: str = "kdas", temperature: float = 2.0, alpha: float = 0.3,
+                 legacy_bce: bool | None = None, at_weight: float = 1.0, sgm_weight: float = 1.0):
+        if mode not in KDAS_MODES:
+            raise ValueError(f"KDASLoss: unknown mode {mode!r}; valid modes: {', '.join(KDAS_MODES)}")
+        if temperature <= 0:
+            raise ValueError(f"KDASLoss: temperature must be > 0, got {temperature}")
+        official = mode == "kdas-official"
+        super().__init__(alpha=alpha, legacy_bce=official if legacy_bce is None else bool(legacy_bce))
+        self.mode = mode
+        self.name = mode
+        self.temperature = float(temperature)
+        self.at_weight = float(at_weight)
+        self.sgm_weight = float(sgm_weight)
+        if official:
+            _warn_official_once()
+
+    def distill_term(self, student: Any, teacher: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.mode == "kdas":
+            at, sgm = self._fixed_terms(student, teacher)
+        else:
+            at, sgm = self._official_terms(student, teacher)
+        return self.at_weight * at + self.sgm_weight * sgm, {"at": at, "sgm": sgm}
+
+    def _fixed_terms(self, student: Any, teacher: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.temperature
+        at = student.p1.new_zeros(())
+        sgm = student.p1.new_zeros(())
+        for head in ("p1", "p2"):
+            p_s, p_t = getattr(student, head), getattr(teacher, head)  # (B, 1, S, S)
+            if p_s.shape != p_t.shape:
+                raise ValueError(f"KDAS: student {head} {tuple(p_s.shape)} != teacher {head} {tuple(p_t.shape)}")
+            at = at + row_kl(row_attention(p_s), row_attention(p_t), t) * t**2
+            sgm = sgm + sgm_loss(p_s, p_t)
+        return at, sgm
+
+    def _official_terms(self, student: Any, teacher: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.temperature
+        kd = [official_kl(official_student_attention(getattr(student, h), t),
+                          official_teacher_attention(getattr(teacher, h), t)) for h in ("p1", "p2")]
+        at = (kd[0] + kd[1]) * t**2
+        sgm = official_sgm(student.p1, teacher.p1)
+        return at, sgm
+
+    def extra_repr(self) -> str:
+        return (f"mode={self.mode!r}, temperature={self.temperature}, alpha={self.alpha}, "
+                f"legacy_bce={self.legacy_bce}, at_weight={self.at_weight}, sgm_weight={self.sgm_weight}")

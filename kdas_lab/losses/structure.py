@@ -1,0 +1,86 @@
+"""Structure loss of PraNet / Polyp-PVT / KDAS: boundary-weighted BCE + weighted IoU.
+
+Formula (spec section 4), for logits ``pred`` and a soft mask ``G`` in [0, 1], both ``(B, 1, H, W)``::
+
+    w    = 1 + 5 * |avgpool31x31(G) - G|              # stride 1, padding 15 (zeros counted)
+    wbce = sum(w * bce(pred, G)) / sum(w)             # per sample, over the H x W pixels
+    p    = sigmoid(pred)
+    wiou = 1 - (sum(w*p*G) + 1) / (sum(w*(p + G)) - sum(w*p*G) + 1)
+    loss = mean over the batch of (wbce + wiou)
+
+``legacy_bce=True`` reproduces the published code. It passes the legacy ``reduce='none'`` argument
+to ``F.binary_cross_entropy_with_logits``; PyTorch reads any legacy ``reduce`` value that is not
+``False`` as "reduce" (the string ``'none'`` is truthy), so the call returns the *plain mean BCE
+over the whole batch*, a scalar. The weighted formula ``(w * bce).sum((2, 3)) / w.sum((2, 3))``
+then multiplies that scalar by ``w`` and divides by ``sum(w)``: it degenerates to the same scalar
+(up to float rounding, which we reproduce by doing the same arithmetic). The boundary weights
+therefore only act through the IoU term in the published recipe.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _check_pair(pred: torch.Tensor, mask: torch.Tensor) -> None:
+    if pred.dim() != 4 or pred.shape[1] != 1:
+        raise ValueError(f"structure loss expects logits of shape (B, 1, H, W), got {tuple(pred.shape)}")
+    if mask.shape != pred.shape:
+        raise ValueError(f"structure loss: mask shape {tuple(mask.shape)} != prediction shape {tuple(pred.shape)}")
+
+
+def boundary_weight(mask: torch.Tensor) -> torch.Tensor:
+    """``1 + 5 * |avgpool31(G) - G|``: pixels near the mask boundary weigh up to 6x.  # (B, 1, H, W)"""
+    local_mean = F.avg_pool2d(mask, kernel_size=31, stride=1, padding=15)  # (B, 1, H, W)
+    return 1 + 5 * torch.abs(local_mean - mask)
+
+
+def weighted_bce(pred: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, legacy: bool = False) -> torch.Tensor:
+    """Per-sample weighted BCE ``sum(w * bce) / sum(w)`` -> ``(B, 1)``.
+
+    ``legacy=True``: the published arithmetic, where ``bce`` is already the batch-mean scalar.
+    """
+    if legacy:
+        bce = F.binary_cross_entropy_with_logits(pred, mask, reduction="mean")  # () as reduce='none' did
+    else:
+        bce = F.binary_cross_entropy_with_logits(pred, mask, reduction="none")  # (B, 1, H, W)
+    return (weight * bce).sum(dim=(2, 3)) / weight.sum(dim=(2, 3))  # (B, 1)
+
+
+def weighted_iou(pred: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per-sample weighted soft IoU loss ``1 - (I + 1) / (U - I + 1)`` -> ``(B, 1)``."""
+    prob = torch.sigmoid(pred)  # (B, 1, H, W)
+    inter = (prob * mask * weight).sum(dim=(2, 3))  # (B, 1)
+    union = ((prob + mask) * weight).sum(dim=(2, 3))  # (B, 1)
+    return 1 - (inter + 1) / (union - inter + 1)
+
+
+def structure_loss(pred: torch.Tensor, mask: torch.Tensor, legacy_bce: bool = False) -> torch.Tensor:
+    """Structure loss (scalar) of logits ``pred`` against mask ``mask``, both ``(B, 1, H, W)``."""
+    _check_pair(pred, mask)
+    mask = mask.to(pred.dtype)
+    weight = boundary_weight(mask)  # (B, 1, H, W)
+    wbce = weighted_bce(pred, mask, weight, legacy=legacy_bce)  # (B, 1)
+    wiou = weighted_iou(pred, mask, weight)  # (B, 1)
+    return (wbce + wiou).mean()
+
+
+class StructureLoss(nn.Module):
+    """Structure loss ``mean_b(wbce + wiou)`` (PraNet, Fan et al. 2020; used by Polyp-PVT and KDAS).
+
+    ``wbce = sum(w*bce)/sum(w)`` per sample with ``w = 1 + 5|avgpool31(G) - G|``;
+    ``wiou = 1 - (sum(w p G) + 1) / (sum(w (p + G)) - sum(w p G) + 1)``, ``p = sigmoid(pred)``.
+    Shapes: ``pred`` logits ``(B, 1, H, W)``, ``mask`` ``(B, 1, H, W)`` in [0, 1] -> scalar.
+    ``legacy_bce=True`` reproduces the published (unweighted, batch-mean) BCE; see the module docstring.
+    """
+
+    def __init__(self, legacy_bce: bool = False):
+        super().__init__()
+        self.legacy_bce = legacy_bce
+
+    def forward(self, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return structure_loss(pred, mask, legacy_bce=self.legacy_bce)
+
+    def extra_repr(self) -> str:
+        return f"legacy_bce={self.legacy_bce}"

@@ -1,0 +1,99 @@
+"""Structure loss: hand values, an explicit-loop reference, and the published legacy BCE."""
+import math
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kdas_lab.losses import StructureLoss, structure_loss
+from kdas_lab.losses.structure import boundary_weight, weighted_bce, weighted_iou
+
+
+def loop_structure_loss(pred, mask, legacy=False):
+    """Pure-python reference: 31x31 zero-padded box mean (divisor 961), per-pixel BCE, loops."""
+    B, _, H, W = pred.shape
+    p, g = pred.tolist(), mask.tolist()
+    bces = [[[max(p[b][0][i][j], 0) - p[b][0][i][j] * g[b][0][i][j] + math.log1p(math.exp(-abs(p[b][0][i][j])))
+              for j in range(W)] for i in range(H)] for b in range(B)]
+    mean_bce = sum(v for s in bces for r in s for v in r) / (B * H * W)
+    losses = []
+    for b in range(B):
+        num = den = inter = union = 0.0
+        for i in range(H):
+            for j in range(W):
+                box = sum(g[b][0][u][v] for u in range(max(0, i - 15), min(H, i + 16))
+                          for v in range(max(0, j - 15), min(W, j + 16))) / 961
+                w = 1 + 5 * abs(box - g[b][0][i][j])
+                bce = mean_bce if legacy else bces[b][i][j]
+                num, den = num + w * bce, den + w
+                prob = 1 / (1 + math.exp(-p[b][0][i][j]))
+                inter += w * prob * g[b][0][i][j]
+                union += w * (prob + g[b][0][i][j])
+        losses.append(num / den + 1 - (inter + 1) / (union - inter + 1))
+    return sum(losses) / B
+
+
+def test_hand_value_zero_logits_empty_mask():
+    # p = 0.5 everywhere, G = 0: w = 1, bce = log 2, inter = 0, union = 4 * 0.5 = 2.
+    pred, mask = torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)
+    expected = math.log(2) + 1 - 1 / 3
+    assert structure_loss(pred, mask).item() == pytest.approx(expected, abs=1e-6)
+    assert structure_loss(pred, mask, legacy_bce=True).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_boundary_weight_single_pixel():
+    # A 1x1 foreground image: the zero-padded 31x31 mean is 1/961.
+    w = boundary_weight(torch.ones(1, 1, 1, 1))
+    assert w.item() == pytest.approx(1 + 5 * (1 - 1 / 961), abs=1e-6)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+@pytest.mark.parametrize("shape", [(2, 1, 5, 5), (1, 1, 3, 4), (3, 1, 4, 6)])
+def test_matches_loop_reference(legacy, shape):
+    g = torch.Generator().manual_seed(sum(shape))
+    pred = torch.randn(shape, generator=g) * 3
+    mask = (torch.rand(shape, generator=g) > 0.5).float() * torch.rand(shape, generator=g)  # soft mask
+    got = structure_loss(pred, mask, legacy_bce=legacy).item()
+    assert got == pytest.approx(loop_structure_loss(pred, mask, legacy), abs=1e-5)
+
+
+def test_legacy_matches_published_reduce_argument():
+    """The published call ``reduce='none'`` is the mean BCE; our legacy path is the same arithmetic."""
+    g = torch.Generator().manual_seed(0)
+    pred, mask = torch.randn(2, 1, 8, 8, generator=g), (torch.rand(2, 1, 8, 8, generator=g) > 0.5).float()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        published_bce = F.binary_cross_entropy_with_logits(pred, mask, reduce="none")
+    assert published_bce.dim() == 0  # the legacy argument reduced to a scalar
+    weight = boundary_weight(mask)
+    published_wbce = (weight * published_bce).sum(dim=(2, 3)) / weight.sum(dim=(2, 3))
+    assert torch.equal(weighted_bce(pred, mask, weight, legacy=True), published_wbce)
+    assert torch.allclose(published_wbce, published_bce.expand(2, 1), atol=1e-6)  # degenerates to the mean
+    published = (published_wbce + weighted_iou(pred, mask, weight)).mean()
+    assert torch.equal(structure_loss(pred, mask, legacy_bce=True), published)
+    assert not torch.allclose(structure_loss(pred, mask, legacy_bce=False), published)
+
+
+def test_true_loss_is_mean_of_per_sample_losses():
+    g = torch.Generator().manual_seed(1)
+    pred, mask = torch.randn(3, 1, 6, 6, generator=g), (torch.rand(3, 1, 6, 6, generator=g) > 0.5).float()
+    per_sample = torch.stack([structure_loss(pred[i:i + 1], mask[i:i + 1]) for i in range(3)])
+    assert torch.allclose(structure_loss(pred, mask), per_sample.mean(), atol=1e-6)
+    assert torch.allclose(StructureLoss()(pred, mask), structure_loss(pred, mask))
+
+
+def test_gradient_flows_and_decreases_loss():
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 1:3, 1:3] = 1
+    pred = torch.zeros(1, 1, 4, 4, requires_grad=True)
+    loss = structure_loss(pred, mask)
+    loss.backward()
+    assert (pred.grad[mask.bool()] < 0).all() and (pred.grad[~mask.bool()] > 0).all()
+
+
+@pytest.mark.parametrize("pred_shape,mask_shape", [((2, 1, 4, 4), (2, 1, 4, 5)), ((2, 4, 4), (2, 4, 4)),
+                                                   ((2, 2, 4, 4), (2, 2, 4, 4))])
+def test_bad_shapes_raise(pred_shape, mask_shape):
+    with pytest.raises(ValueError, match="structure loss"):
+        structure_loss(torch.zeros(pred_shape), torch.zeros(mask_shape))
