@@ -1,0 +1,1 @@
+"""Benchmarks: model efficiency (parameters, MACs, latency, memory) and evaluator speed."""

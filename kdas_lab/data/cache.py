@@ -1,0 +1,68 @@
+"""Optional pre-resized cache: the decoded, resized uint8 arrays of one split at one size.
+
+Decoding a 1920x1072 JPEG and resizing it costs far more than a training step of a small model on
+a GPU; the cache does it once. Per (folder, size, stems, file stamps) it stores
+``<key>.images.npy`` ``uint8 (N, S, S, 3)``, ``<key>.masks.npy`` ``uint8 (N, S, S)`` (the soft,
+bilinearly resized mask x 255, rounded: a 1/510 quantisation) and ``<key>.json`` (the stems;
+written last, so a cache without it is incomplete and is rebuilt). Every file is written to a temp
+name and renamed. Any change of the source files gives a new key.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+
+def cache_key(folder: Path, size: int, pairs: list[tuple[str, Path, Path]]) -> str:
+    h = hashlib.sha256(f"{Path(folder).resolve()}|{size}".encode())
+    for stem, img, msk in pairs:
+        for p in (img, msk):
+            st = p.stat()
+            h.update(f"|{stem}|{p.name}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return f"{Path(folder).name}-{size}-{h.hexdigest()[:16]}"
+
+
+def _save_npy_atomic(arr: np.ndarray, dst: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, arr)
+        os.replace(tmp, dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def cache_paths(cache_dir: Path, key: str) -> tuple[Path, Path, Path]:
+    return cache_dir / f"{key}.images.npy", cache_dir / f"{key}.masks.npy", cache_dir / f"{key}.json"
+
+
+def load_or_build_cache(cache_dir: str | os.PathLike, key: str, stems: list[str], size: int,
+                        load_resized: Callable[[int], tuple[np.ndarray, np.ndarray]],
+                        progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Memory-mapped ``(images (N,S,S,3), masks (N,S,S))``; builds them with ``load_resized(i)`` if absent."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    img_path, msk_path, meta_path = cache_paths(cache_dir, key)
+    if meta_path.exists() and img_path.exists() and msk_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("stems") == stems and meta.get("size") == size:
+            return np.load(img_path, mmap_mode="r"), np.load(msk_path, mmap_mode="r")
+    n = len(stems)
+    images = np.empty((n, size, size, 3), np.uint8)
+    masks = np.empty((n, size, size), np.uint8)
+    for i in tqdm(range(n), desc=f"caching {key}", disable=not progress, leave=False):
+        images[i], masks[i] = load_resized(i)
+    _save_npy_atomic(images, img_path)
+    _save_npy_atomic(masks, msk_path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{meta_path.name}.", suffix=".tmp", dir=cache_dir)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"stems": stems, "size": size}, f)
+    os.replace(tmp, meta_path)
+    return np.load(img_path, mmap_mode="r"), np.load(msk_path, mmap_mode="r")

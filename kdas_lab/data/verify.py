@@ -1,0 +1,125 @@
+"""Check a PraNet-layout folder: counts against the known split, strict pairing, sizes, binary masks.
+
+``verify_pranet(root)`` returns a :class:`VerifyReport` (a pandas table, one row per set, and the
+list of every problem found). Nothing stops at the first problem: all of them are listed.
+"""
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kdas_lab.data.io import DataError, image_size, is_image_file, load_mask_grey
+from kdas_lab.data.sources import TEST_SETS, TRAIN_PAIRS, pranet_test_stems
+
+SPLIT_KEYS = {"Kvasir": "kvasir", "CVC-ClinicDB": "clinicdb"}
+
+
+@dataclass
+class VerifyReport:
+    table: pd.DataFrame
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        text = self.table.to_string()
+        if self.problems:
+            text += f"\n\n{len(self.problems)} problem(s):\n  " + "\n  ".join(self.problems)
+        return text + ("\n\nOK" if self.ok else "")
+
+
+def _index(folder: Path, problems: list[str]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    if not folder.is_dir():
+        problems.append(f"missing folder {folder}")
+        return out
+    for p in sorted(folder.iterdir()):
+        if is_image_file(p):
+            if p.stem in out:
+                problems.append(f"two files share the stem {p.stem!r}: {out[p.stem]} and {p}")
+            out[p.stem] = p
+    return out
+
+
+def _check_pair(image: Path, mask: Path) -> tuple[str | None, str | None]:
+    """(size/readability problem, non-binary problem) of one pair."""
+    try:
+        h, w = image_size(image)
+        grey = load_mask_grey(mask)
+    except DataError as exc:
+        return str(exc), None
+    size = None if grey.shape == (h, w) else (
+        f"size mismatch: image {image} is {w}x{h}, mask {mask} is {grey.shape[1]}x{grey.shape[0]} (WxH)")
+    values = np.unique(grey)
+    binary = None if np.isin(values, (0, 255)).all() else (
+        f"mask {mask} is not binary 0/255 ({len(values)} grey levels, e.g. {values[:6].tolist()})")
+    return size, binary
+
+
+def verify_set(folder: Path, expected: int | None, expected_stems: list[str] | None = None,
+               workers: int | None = None) -> tuple[dict, list[str]]:
+    problems: list[str] = []
+    images, masks = _index(folder / "images", problems), _index(folder / "masks", problems)
+    problems += [f"image without mask: {images[s]}" for s in sorted(set(images) - set(masks))]
+    problems += [f"mask without image: {masks[s]}" for s in sorted(set(masks) - set(images))]
+    stems = sorted(set(images) & set(masks))
+    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(lambda s: _check_pair(images[s], masks[s]), stems))
+    size_problems = [r[0] for r in results if r[0]]
+    binary_problems = [r[1] for r in results if r[1]]
+    problems += size_problems + binary_problems
+    if expected is not None and len(images) != expected:
+        problems.append(f"{folder}: {len(images)} images, expected {expected}")
+    if expected_stems is not None:
+        missing, extra = sorted(set(expected_stems) - set(images)), sorted(set(images) - set(expected_stems))
+        if missing or extra:
+            problems.append(f"{folder}: stems differ from the PraNet split list "
+                            f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                            f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''})")
+    row = {"images": len(images), "masks": len(masks), "pairs": len(stems),
+           "expected": expected if expected is not None else "-", "bad_size_or_unreadable": len(size_problems),
+           "non_binary": len(binary_problems), "status": "ok" if not problems else "FAIL"}
+    return row, problems
+
+
+def verify_pranet(root: str | os.PathLike, workers: int | None = None) -> VerifyReport:
+    """Verify ``root/TrainDataset`` and every ``root/TestDataset/<set>``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder")
+    manifest_path = root / "kdas_data.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    synthetic = manifest.get("kind") == "synthetic"
+    known = {s.name: s for s in TEST_SETS}
+    test_root = root / "TestDataset"
+    test_sets = sorted(p.name for p in test_root.iterdir() if p.is_dir()) if test_root.is_dir() else []
+    rows, problems = {}, []
+    if not test_sets:
+        problems.append(f"no test sets in {test_root}")
+    if synthetic:
+        expected_train = manifest.get("n_train")
+    else:
+        expected_train = TRAIN_PAIRS if {"Kvasir", "CVC-ClinicDB"} <= set(test_sets) else None
+    rows["TrainDataset"], found = verify_set(root / "TrainDataset", expected_train, workers=workers)
+    problems += found
+    train_stems = {p.stem for p in (root / "TrainDataset" / "images").glob("*") if is_image_file(p)}
+    for name in test_sets:
+        split_key = SPLIT_KEYS.get(name)
+        stems = pranet_test_stems(split_key) if split_key and not synthetic else None
+        expected = manifest.get("n_test") if synthetic else (known[name].n_test if name in known else None)
+        rows[name], found = verify_set(test_root / name, expected, stems, workers)
+        problems += found
+        if stems is not None:
+            leaked = sorted(train_stems & set(stems))
+            if leaked:
+                problems.append(f"{len(leaked)} {name} test stems are also in TrainDataset, e.g. {leaked[:5]}")
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("set")
+    return VerifyReport(table, problems)
