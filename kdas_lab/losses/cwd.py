@@ -26,7 +26,8 @@ from .base import DistillationLoss
 def channel_wise_kl(student: torch.Tensor, teacher: torch.Tensor, tau: float = 4.0) -> torch.Tensor:
     """``tau^2 * mean_{b, c} KL(softmax_hw(y_t / tau) || softmax_hw(y_s / tau))``; ``(B, C, h, w)`` x 2 -> scalar."""
     if student.shape != teacher.shape:
-        raise ValueError(f"CWD needs equal shapes, got student {tuple(student.shape)} vs teacher {tuple(teacher.shape)}")
+        raise ValueError(f"CWD needs equal shapes, got student {tuple(student.shape)} "
+                         f"vs teacher {tuple(teacher.shape)}")
     log_s = F.log_softmax(student.flatten(2) / tau, dim=-1)  # (B, C, h*w)
     log_t = F.log_softmax(teacher.flatten(2) / tau, dim=-1)  # (B, C, h*w)
     kl = (log_t.exp() * (log_t - log_s)).sum(dim=-1)  # (B, C)
