@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from kdas_lab.losses import StructureLoss, structure_loss
-from kdas_lab.losses.structure import boundary_weight, weighted_bce, weighted_iou
+from kdas_lab.losses.structure import boundary_weight, box_mean, weighted_bce, weighted_iou
 
 
 def loop_structure_loss(pred, mask, legacy=False):
@@ -48,6 +48,13 @@ def test_boundary_weight_single_pixel():
     assert w.item() == pytest.approx(1 + 5 * (1 - 1 / 961), abs=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 1, 5, 7), (1, 2, 40, 33)])
+def test_box_mean_is_avg_pool31(shape):
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(shape[-1]))
+    assert torch.allclose(box_mean(x, 31), F.avg_pool2d(x, 31, stride=1, padding=15), atol=1e-6, rtol=0)
+    assert torch.allclose(box_mean(x, 3), F.avg_pool2d(x, 3, stride=1, padding=1), atol=1e-6, rtol=0)
+
+
 @pytest.mark.parametrize("legacy", [False, True])
 @pytest.mark.parametrize("shape", [(2, 1, 5, 5), (1, 1, 3, 4), (3, 1, 4, 6)])
 def test_matches_loop_reference(legacy, shape):
@@ -66,12 +73,13 @@ def test_legacy_matches_published_reduce_argument():
         warnings.simplefilter("ignore")
         published_bce = F.binary_cross_entropy_with_logits(pred, mask, reduce="none")
     assert published_bce.dim() == 0  # the legacy argument reduced to a scalar
-    weight = boundary_weight(mask)
+    weight = 1 + 5 * torch.abs(F.avg_pool2d(mask, kernel_size=31, stride=1, padding=15) - mask)
+    assert torch.allclose(weight, boundary_weight(mask), atol=1e-6, rtol=0)
     published_wbce = (weight * published_bce).sum(dim=(2, 3)) / weight.sum(dim=(2, 3))
     assert torch.equal(weighted_bce(pred, mask, weight, legacy=True), published_wbce)
     assert torch.allclose(published_wbce, published_bce.expand(2, 1), atol=1e-6)  # degenerates to the mean
     published = (published_wbce + weighted_iou(pred, mask, weight)).mean()
-    assert torch.equal(structure_loss(pred, mask, legacy_bce=True), published)
+    assert torch.allclose(structure_loss(pred, mask, legacy_bce=True), published, atol=1e-6, rtol=0)
     assert not torch.allclose(structure_loss(pred, mask, legacy_bce=False), published)
 
 

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from .structure import structure_loss
+from .structure import boundary_weight, structure_loss
 
 
 class LossOutput(NamedTuple):
@@ -37,7 +37,9 @@ def detach_tree(obj: Any) -> Any:
 
 def seg_both_heads(student: Any, mask: torch.Tensor, legacy_bce: bool = False) -> torch.Tensor:
     """``structure_loss(P1, G) + structure_loss(P2, G)`` (scalar); mask ``(B, 1, H, W)``."""
-    return structure_loss(student.p1, mask, legacy_bce) + structure_loss(student.p2, mask, legacy_bce)
+    weight = boundary_weight(mask.to(student.p1.dtype))  # (B, 1, H, W), shared by both heads
+    return (structure_loss(student.p1, mask, legacy_bce, weight=weight)
+            + structure_loss(student.p2, mask, legacy_bce, weight=weight))
 
 
 class SegOnlyLoss(nn.Module):

@@ -30,9 +30,27 @@ def _check_pair(pred: torch.Tensor, mask: torch.Tensor) -> None:
         raise ValueError(f"structure loss: mask shape {tuple(mask.shape)} != prediction shape {tuple(pred.shape)}")
 
 
+def box_mean(x: torch.Tensor, k: int = 31) -> torch.Tensor:
+    """``F.avg_pool2d(x, k, stride=1, padding=k // 2)`` (zeros counted, divisor k*k), ``(B, C, H, W)``.
+
+    On CPU it is computed as an integral image (float64 cumulative sums, so exact up to the final
+    float32 rounding): O(1) per pixel instead of k*k, about 100x faster at 352 px. It agrees with
+    ``avg_pool2d`` to ~1e-7 (that is avg_pool2d's own float32 rounding). Other devices use avg_pool2d.
+    """
+    if x.device.type != "cpu":
+        return F.avg_pool2d(x, kernel_size=k, stride=1, padding=k // 2)
+    r = k // 2
+    c = F.pad(x.double(), (r + 1, r, r + 1, r))  # a leading zero row / column for the differences
+    c = c.cumsum(-1)
+    c = c[..., k:] - c[..., :-k]  # (B, C, H + 2r + 1, W): sums over k columns
+    c = c.cumsum(-2)
+    c = c[..., k:, :] - c[..., :-k, :]  # (B, C, H, W): sums over k x k windows
+    return (c / (k * k)).to(x.dtype)
+
+
 def boundary_weight(mask: torch.Tensor) -> torch.Tensor:
     """``1 + 5 * |avgpool31(G) - G|``: pixels near the mask boundary weigh up to 6x.  # (B, 1, H, W)"""
-    local_mean = F.avg_pool2d(mask, kernel_size=31, stride=1, padding=15)  # (B, 1, H, W)
+    local_mean = box_mean(mask, 31)  # (B, 1, H, W)
     return 1 + 5 * torch.abs(local_mean - mask)
 
 
@@ -56,11 +74,17 @@ def weighted_iou(pred: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor) -
     return 1 - (inter + 1) / (union - inter + 1)
 
 
-def structure_loss(pred: torch.Tensor, mask: torch.Tensor, legacy_bce: bool = False) -> torch.Tensor:
-    """Structure loss (scalar) of logits ``pred`` against mask ``mask``, both ``(B, 1, H, W)``."""
+def structure_loss(pred: torch.Tensor, mask: torch.Tensor, legacy_bce: bool = False,
+                   weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Structure loss (scalar) of logits ``pred`` against mask ``mask``, both ``(B, 1, H, W)``.
+
+    ``weight``: ``boundary_weight(mask)`` if already computed (the 31x31 pooling is the costly part,
+    so the two heads share it).
+    """
     _check_pair(pred, mask)
     mask = mask.to(pred.dtype)
-    weight = boundary_weight(mask)  # (B, 1, H, W)
+    if weight is None:
+        weight = boundary_weight(mask)  # (B, 1, H, W)
     wbce = weighted_bce(pred, mask, weight, legacy=legacy_bce)  # (B, 1)
     wiou = weighted_iou(pred, mask, weight)  # (B, 1)
     return (wbce + wiou).mean()
