@@ -129,6 +129,10 @@ def test_data_bench_reports_both_rates(tmp_path):
     from kdas_lab.bench.data_loading import run_data_bench
 
     root = build_synthetic(tmp_path / "b", 8, 1, 96)
+    import torch
+
+    threads = torch.get_num_threads()
     result = run_data_bench(root, 64, n=8, batch_size=4)
+    assert torch.get_num_threads() == threads and result["torch_threads"] == 1
     assert result["n"] == 8 and result["samples_per_s_files"] > 0 and result["samples_per_s_cache"] > 0
     assert result["cache_build_s"] >= 0 and result["speedup"] > 0
