@@ -1,0 +1,164 @@
+"""Evaluate a model, or saved prediction maps, over PraNet test sets (``ROOT/TestDataset/<name>``).
+
+``evaluate_model``: predict each test image (:func:`kdas_lab.inference.predict_image`), store it at
+the mask's size as the published test script's PNG levels (so the numbers equal those of
+``evaluate_maps`` on the saved maps), score it under a protocol. ``evaluate_maps``: score maps
+``PRED_ROOT/<name>/<stem>.png`` against ``TEST_ROOT/<name>/masks/<stem>.*``.
+Both return a pandas DataFrame: one row per dataset, columns :data:`kdas_lab.metrics.METRIC_KEYS`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from kdas_lab.data.dataset import find_pairs
+from kdas_lab.data.io import DataError, is_image_file, load_image, load_mask_grey, save_png_atomic
+from kdas_lab.inference import predict_image, to_png_levels
+from kdas_lab.metrics import METRIC_KEYS, get_protocol, image_scores, map_scores, summarize
+
+
+def test_root(root: str | os.PathLike) -> Path:
+    """``ROOT/TestDataset`` when it exists, else ``ROOT`` itself (already a TestDataset folder)."""
+    root = Path(root)
+    if (root / "TestDataset").is_dir():
+        return root / "TestDataset"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder (expected PraNet layout ROOT/TestDataset/<name>)")
+    return root
+
+
+def list_datasets(root: str | os.PathLike, datasets: Sequence[str] | None = None) -> list[str]:
+    """Test-set names under ``root`` (sorted), or ``datasets`` after checking each exists."""
+    base = test_root(root)
+    found = sorted(p.name for p in base.iterdir() if (p / "masks").is_dir())
+    if datasets is None:
+        if not found:
+            raise DataError(f"{base}: no test sets (folders with masks/) found")
+        return found
+    missing = [d for d in datasets if d not in found]
+    if missing:
+        raise DataError(f"{base}: test set(s) {missing} not found; available: {found}")
+    return list(datasets)
+
+
+def _frame(rows: dict[str, dict[str, float]], protocol: str) -> pd.DataFrame:
+    df = pd.DataFrame.from_dict(rows, orient="index")[list(METRIC_KEYS)]
+    df.index.name = "dataset"
+    df.attrs["protocol"] = protocol
+    return df
+
+
+def evaluate_model(model: nn.Module, root: str | os.PathLike, datasets: Sequence[str] | None = None,
+                   protocol: str = "matlab", size: int = 352, save_maps: str | os.PathLike | None = None,
+                   device: str | torch.device | None = None, progress: bool = True) -> pd.DataFrame:
+    """Predict and evaluate every image of ``root``'s test sets. ``save_maps``: write
+    ``save_maps/<name>/<stem>.png`` (atomic). ``device``: moves the model there when given."""
+    proto = get_protocol(protocol)
+    if device is not None:
+        from kdas_lab.runtime import resolve_device
+        model = model.to(resolve_device(device))
+    base = test_root(root)
+    rows = {}
+    for name in list_datasets(base, datasets):
+        pairs = find_pairs(base / name)
+        out_dir = Path(save_maps) / name if save_maps is not None else None
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        bar = pairs
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(pairs, desc=name, leave=False)
+        scores = []
+        for stem, image_path, mask_path in bar:
+            gt = load_mask_grey(mask_path)  # (H, W) uint8 as stored
+            prob = predict_image(model, load_image(image_path), size=size, out_size=gt.shape)
+            levels = to_png_levels(prob)  # (H, W) uint8, the saved map
+            if out_dir is not None:
+                save_png_atomic(levels, out_dir / f"{stem}.png")
+            scores.append(image_scores(levels, gt, proto, name=str(image_path)))
+        rows[name] = summarize(scores)
+    return _frame(rows, proto.name)
+
+
+def _by_stem(folder: Path, what: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise DataError(f"{folder}: {what} folder not found")
+    out: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if is_image_file(p):
+            if p.stem in out:
+                raise DataError(f"two {what} files share the stem {p.stem!r}: {out[p.stem]} and {p}")
+            out[p.stem] = p
+    return out
+
+
+def _load_map(path: Path) -> np.ndarray:
+    return load_mask_grey(path)  # prediction maps are grey PNGs: same reader, uint8 (H, W)
+
+
+def _score_files(args: tuple) -> np.ndarray:
+    pred_path, gt_path, protocol = args
+    return image_scores(_load_map(pred_path), load_mask_grey(gt_path), protocol, name=str(pred_path))
+
+
+def match_maps(pred_dir: Path, gt_dir: Path) -> list[tuple[str, Path, Path]]:
+    """``[(stem, pred, mask)]``; raises listing every missing or extra prediction."""
+    preds, masks = _by_stem(pred_dir, "prediction"), _by_stem(gt_dir / "masks", "mask")
+    missing = sorted(set(masks) - set(preds))
+    extra = sorted(set(preds) - set(masks))
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} mask(s) without a prediction in {pred_dir}: "
+                        + ", ".join(str(masks[s]) for s in missing))
+    if extra:
+        problems.append(f"{len(extra)} prediction(s) without a mask in {gt_dir / 'masks'}: "
+                        + ", ".join(str(preds[s]) for s in extra))
+    if problems:
+        raise DataError("; ".join(problems))
+    if not masks:
+        raise DataError(f"{gt_dir / 'masks'} holds no masks")
+    return [(s, preds[s], masks[s]) for s in sorted(masks)]
+
+
+def check_sizes(pairs: list[tuple[str, Path, Path]]) -> None:
+    """Raise listing every prediction whose size differs from its mask's (``kdas`` protocol)."""
+    from kdas_lab.data.io import image_size
+    bad = [f"{p} {image_size(p)} vs {m} {image_size(m)}" for _, p, m in pairs if image_size(p) != image_size(m)]
+    if bad:
+        raise DataError(f"{len(bad)} prediction(s) differ in size from their mask (protocol 'kdas' needs "
+                        "maps saved at the mask's size): " + "; ".join(bad))
+
+
+def evaluate_maps(pred_root: str | os.PathLike, gt_root: str | os.PathLike, datasets: Sequence[str] | None = None,
+                  protocol: str = "matlab", workers: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Evaluate saved maps ``pred_root/<name>/<stem>.png`` against ``gt_root/<name>/masks``.
+
+    ``datasets`` default: every folder of ``pred_root``. ``workers > 1``: a process pool over images.
+    """
+    proto = get_protocol(protocol)
+    pred_root, base = Path(pred_root), test_root(gt_root)
+    if not pred_root.is_dir():
+        raise DataError(f"{pred_root}: prediction folder not found")
+    if datasets is None:
+        datasets = sorted(p.name for p in pred_root.iterdir() if p.is_dir())
+        if not datasets:
+            raise DataError(f"{pred_root}: no dataset folders with prediction maps")
+    names = list_datasets(base, datasets)
+    rows = {}
+    for name in names:
+        pairs = match_maps(pred_root / name, base / name)
+        if not proto.resize:
+            check_sizes(pairs)
+        items = [(p, m, proto) for _, p, m in pairs]
+        scores = map_scores(_score_files, items, len(items), workers, progress=name if progress else False)
+        rows[name] = summarize(scores)
+    return _frame(rows, proto.name)
+
+
+__all__ = ["evaluate_model", "evaluate_maps", "list_datasets", "match_maps", "test_root", "find_pairs"]
