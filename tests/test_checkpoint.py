@@ -57,7 +57,8 @@ def test_published_layout_report_and_wrappers(parity, synth):
     rep = load_checkpoint(model, sd)
     assert (rep.matched, rep.missing, rep.unexpected, rep.source_layout) == (263, [], [], "published")
     for wrapped in ({"state_dict": sd}, {"model": sd}, {f"module.{k}": v for k, v in sd.items()}):
-        assert load_checkpoint(create_model("polyp_pvt_b0"), wrapped).matched == 263
+        model = create_model("polyp_pvt_b0", checkpoint=wrapped)
+        assert torch.equal(model.backbone.stages[0].blocks[0].attn.q.weight, sd["backbone.block1.0.attn.q.weight"])
 
 
 @needs_spec
@@ -102,10 +103,26 @@ def test_truncated_file_names_the_file(tmp_path):
     good, bad = tmp_path / "good.pt", tmp_path / "cut.pt"
     save_checkpoint(good, create_model("polyp_pvt_b0"))
     bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(CheckpointError, match=rf"{re.escape(str(bad))}.*truncated or corrupt"):
+    with pytest.raises(CheckpointError, match=rf"{re.escape(str(bad))}.*truncated, corrupt"):
         create_model("polyp_pvt_b0", checkpoint=bad)
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_checkpoint(create_model("polyp_pvt_b0"), tmp_path / "nope.pt")
+
+
+@pytest.mark.parametrize("content,msg", [
+    (b"not a checkpoint at all", "truncated, corrupt or not a PyTorch file"),
+    ("pickled_object", r"stores a .*Fraction object.*weights_only=True"),
+])
+def test_garbage_and_unsafe_files(tmp_path, content, msg):
+    path = tmp_path / "weird.pt"
+    if content == "pickled_object":
+        from fractions import Fraction
+        torch.save({"a": Fraction(1, 3)}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=msg) as e:
+        read_checkpoint(path)
+    assert str(path) in str(e.value)
 
 
 @pytest.mark.parametrize("obj,msg", [
@@ -153,7 +170,8 @@ def to_original_pvt_layout(sd):
     return out
 
 
-@pytest.mark.parametrize("variant,n_keys,layout", [("b0", 176, "original"), ("b0", 176, "timm"), ("b2", 332, "original")])
+@pytest.mark.parametrize("variant,n_keys,layout", [
+    ("b0", 176, "original"), ("b0", 176, "timm"), pytest.param("b2", 332, "original", marks=pytest.mark.slow)])
 def test_pretrained_backbone_file(tmp_path, variant, n_keys, layout):
     src = random_pvt_state_dict(variant)  # includes head.weight / head.bias
     sd = dict(src)

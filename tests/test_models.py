@@ -4,9 +4,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from timm.layers import use_fused_attn
 from timm.models.pvt_v2 import checkpoint_filter_fn
+from torch.utils.flop_counter import FlopCounterMode
 
-from kdas_lab.models import MODEL_NAMES, PolypOutput, create_model
+from kdas_lab.models import MODEL_NAMES, PolypOutput, PolypPVT, attention_fusion, create_model
 from kdas_lab.models.blocks import BasicConv2d, ChannelAttention, SpatialAttention
 from kdas_lab.models.cfm import CFM
 from kdas_lab.models.sam import GCN, SAM, edge_weight
@@ -165,3 +167,38 @@ def test_sam_residual_and_cfm_shapes():
     cfm = CFM(32)
     out = cfm(torch.randn(2, 32, 2, 3), torch.randn(2, 32, 4, 6), torch.randn(2, 32, 8, 12))
     assert out.shape == (2, 32, 8, 12)
+
+
+@pytest.mark.parametrize("variant,gmacs", [("b0", 1.904), ("b2", 10.844)])
+def test_macs_at_352_match_published(variant, gmacs):
+    """Counted on the meta device (shapes only, no compute); fused attention off so that the
+    attention matmuls are counted (spec section 3: 1.90 G / 10.84 G)."""
+    with torch.device("meta"):
+        model = PolypPVT(variant).eval()
+        x = torch.empty(1, 3, 352, 352)
+    with attention_fusion(model, enabled=False), torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(x)
+    assert fc.get_total_flops() / 2e9 == pytest.approx(gmacs, abs=1e-3)
+    assert all(m.fused_attn == use_fused_attn() for m in model.backbone.modules() if hasattr(m, "fused_attn"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu_and_runs_bf16(tmp_path):
+    from kdas_lab.models import AttentionCapture, load_model, save_checkpoint
+
+    torch.manual_seed(0)
+    cpu = create_model("polyp_pvt_b0").eval()
+    path = save_checkpoint(tmp_path / "b0.pt", cpu)
+    gpu = load_model(path, device="cuda")
+    x = torch.randn(2, 3, 128, 128)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    with torch.no_grad():
+        ref, out = cpu(x), gpu(x.cuda())
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            half = gpu(x.cuda())
+        with AttentionCapture(gpu, stages=[0], to_cpu=True) as cap:
+            gpu(x.cuda())
+    torch.testing.assert_close(out.p1.cpu(), ref.p1, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(out.p2.cpu(), ref.p2, atol=1e-3, rtol=1e-3)
+    assert torch.isfinite(half.p1).all() and (half.p1.float().cpu() - ref.p1).abs().mean() < 0.05
+    assert cap.maps["stages.0.blocks.0"].attn.device.type == "cpu"

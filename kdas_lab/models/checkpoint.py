@@ -13,7 +13,7 @@ Files are always read with ``torch.load(weights_only=True)`` onto the CPU.
 from __future__ import annotations
 
 import os
-import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
@@ -51,13 +51,17 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"checkpoint file not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"checkpoint {path} holds objects other than tensors and plain Python types, which "
-            f"weights_only=True refuses to unpickle (re-save it as a plain state dict): {e}") from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"could not read checkpoint {path}: the file is truncated or corrupt "
-                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    except Exception as e:  # torch raises many types (RuntimeError, UnpicklingError, KeyError, EOFError)
+        text = str(e)
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:
+            raise CheckpointError(
+                f"checkpoint {path} stores a {found.group(1)} object, which torch.load(weights_only=True) "
+                f"refuses to unpickle; re-save it with only tensors and plain Python types") from e
+        detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+        first = detail.group(1) if detail else next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        raise CheckpointError(f"could not read checkpoint {path}: the file is truncated, corrupt or not a "
+                              f"PyTorch file ({type(e).__name__}: {first[:200]})") from e
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict (state dict)")
     return obj
