@@ -157,6 +157,10 @@ def build_pranet(out: str | os.PathLike, kvasir: str | os.PathLike, clinicdb: st
     out = Path(out)
     if out.exists() and not overwrite:
         raise DataError(f"{out} already exists (pass --overwrite to rebuild it)")
+    given = {KVASIR: kvasir, CLINICDB: clinicdb, **dict(zip(TEST_SETS[2:], (colondb, etis, cvc300)))}
+    for source, src in given.items():  # fail on a missing local path before any work
+        if src is not None and not str(src).startswith(("http://", "https://")) and not Path(src).expanduser().exists():
+            raise DataError(f"--{source.key} {src}: no such file or folder (get it from {source.landing_page})")
     out.parent.mkdir(parents=True, exist_ok=True)
     download_dir = Path(download_dir) if download_dir else out.parent / "downloads"
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
