@@ -1,0 +1,77 @@
+"""``kdas-lab train-teacher`` and ``kdas-lab distill`` (also under ``torchrun`` for multi-GPU DDP).
+
+    kdas-lab train-teacher --data DIR --out RUN [--profile fast|course|paper] [overrides] [--resume]
+    kdas-lab distill --teacher CKPT --method kdas --data DIR --out RUN [--student polyp_pvt_b0]
+    torchrun --nproc_per_node=4 -m kdas_lab train-teacher --data DIR --out RUN --profile paper
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from kdas_lab.cli.common import add_config_args, config_from_args
+
+
+def _summary(result) -> None:
+    hist = result.history
+    best = hist.loc[hist["val_meanDic"].idxmax()] if hist["val_meanDic"].notna().any() else hist.iloc[-1]
+    print(hist.drop(columns=["time"], errors="ignore").to_string(index=False))
+    print(f"best epoch {int(best['epoch'])}: val_meanDic {best['val_meanDic']:.4f} -> {result.best_checkpoint}")
+
+
+def _is_main() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _train_teacher(args) -> int:
+    from kdas_lab.train import train_teacher
+
+    cfg = config_from_args(args)
+    if args.model:
+        cfg = cfg.replace(teacher=args.model)
+    result = train_teacher(cfg, args.out, resume=args.resume, show_progress=not args.quiet)
+    if _is_main():
+        _summary(result)
+    return 0
+
+
+def _distill(args) -> int:
+    from kdas_lab.losses import LOSS_METHODS
+    from kdas_lab.train import distill
+
+    if args.method not in LOSS_METHODS:
+        raise ValueError(f"--method {args.method!r}: valid methods are {', '.join(LOSS_METHODS)}")
+    cfg = config_from_args(args)
+    if args.student:
+        cfg = cfg.replace(student=args.student)
+    cfg = cfg.replace(method=args.method)
+    teacher = args.teacher
+    if teacher is None and args.method != "none":
+        raise ValueError(f"--method {args.method} needs --teacher CKPT (a checkpoint from train-teacher)")
+    result = distill(cfg, teacher, args.out, method=args.method, resume=args.resume, show_progress=not args.quiet)
+    if _is_main():
+        _summary(result)
+    return 0
+
+
+def _common(p) -> None:
+    p.add_argument("--out", type=Path, required=True, help="run directory (last.pt, best.pt, history.csv)")
+    p.add_argument("--resume", action="store_true", help="continue exactly from OUT/last.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_args(p)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train-teacher", help="train the Polyp-PVT teacher (segmentation loss only)")
+    p.add_argument("--model", default=None, help="teacher architecture (default: config teacher, polyp_pvt_b2)")
+    _common(p)
+    p.set_defaults(func=_train_teacher)
+
+    p = sub.add_parser("distill", help="distil a teacher checkpoint into the student")
+    p.add_argument("--teacher", type=Path, default=None, help="teacher checkpoint (best.pt of train-teacher)")
+    p.add_argument("--method", default="kdas",
+                   help="kdas | kdas-official | kd | at | cwd | skd | dist | fitnet | none (default kdas)")
+    p.add_argument("--student", default=None, help="student architecture (default polyp_pvt_b0)")
+    _common(p)
+    p.set_defaults(func=_distill)

@@ -1,0 +1,66 @@
+"""Training: one loop for the teacher and for every distillation method, with exact resume and DDP.
+
+- :func:`train_model` builds the model, the frozen teacher, the loss (``kdas_lab.losses.create_loss``)
+  and runs :class:`~kdas_lab.train.loop.Trainer`; :func:`train_teacher` and :func:`distill` are the
+  two everyday wrappers.
+- ``out_dir`` receives ``last.pt`` (full resume state), ``best.pt`` (best validation mean Dice),
+  ``history.csv`` (one row per epoch) and ``steps.csv`` (one row per optimizer step).
+"""
+from __future__ import annotations
+
+
+import torch
+
+from kdas_lab.config import Config
+from kdas_lab.runtime import resolve_device, seed_everything
+from kdas_lab.train.distributed import DistInfo, cleanup, init_distributed
+from kdas_lab.train.loop import Trainer, TrainResult
+from kdas_lab.train.numerics import NonFiniteError
+
+__all__ = ["train_model", "train_teacher", "distill", "Trainer", "TrainResult", "NonFiniteError", "DistInfo"]
+
+
+def train_model(cfg: Config, *, out_dir, method: str = "none", teacher=None, student_name: str | None = None,
+                resume: bool = False, show_progress: bool = True, loss: torch.nn.Module | None = None,
+                student: torch.nn.Module | None = None, stop_after: int | None = None) -> TrainResult:
+    """Train ``student_name`` (default ``cfg.student``) with loss ``method``.
+
+    ``teacher``: None, a model, or a checkpoint path (needed when the loss has ``needs_teacher``).
+    ``loss`` / ``student`` let tests and notebooks pass their own module instead of building one.
+    ``stop_after=k`` stops after epoch k as if interrupted (continue later with ``resume=True``).
+    Under ``torchrun`` (``WORLD_SIZE > 1``) the process group is joined here and left at the end.
+    """
+    from kdas_lab.losses import create_loss
+    from kdas_lab.models import create_model
+    from kdas_lab.train.builders import load_teacher
+
+    device = resolve_device(cfg.device)
+    info, device = init_distributed(device)
+    try:
+        seed_everything(cfg.seed + info.rank)
+        if student is None:
+            student = create_model(student_name or cfg.student, pretrained_backbone=cfg.pretrained_backbone)
+        student = student.to(device)
+        teacher_model = load_teacher(teacher, device, channels_last=cfg.channels_last)
+        if loss is None:
+            loss = create_loss(method, cfg, student=student, teacher=teacher_model)
+        if getattr(loss, "needs_teacher", False) and teacher_model is None:
+            raise ValueError(f"method {method!r} distils from a teacher: pass --teacher CKPT")
+        trainer = Trainer(cfg, out_dir=out_dir, student=student, loss=loss, device=device, teacher=teacher_model,
+                          info=info, method=method, show_progress=show_progress)
+        return trainer.fit(resume=resume, stop_after=stop_after)
+    finally:
+        cleanup(info)
+
+
+def train_teacher(cfg: Config, out_dir, *, resume: bool = False, **kwargs) -> TrainResult:
+    """Train ``cfg.teacher`` (Polyp-PVT, PVTv2-B2) with the segmentation loss alone."""
+    return train_model(cfg, out_dir=out_dir, method="none", student_name=cfg.teacher, resume=resume, **kwargs)
+
+
+def distill(cfg: Config, teacher, out_dir, method: str = "kdas", *, resume: bool = False, **kwargs) -> TrainResult:
+    """Distil ``teacher`` (model or checkpoint path) into ``cfg.student`` with ``method``."""
+    return train_model(cfg, out_dir=out_dir, method=method, teacher=teacher, student_name=cfg.student,
+                       resume=resume, **kwargs)
+
+

@@ -1,0 +1,104 @@
+"""Data loaders, teacher and optimizer for the trainer (kept apart from the loop itself)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from kdas_lab.config import Config
+from kdas_lab.train.distributed import DistInfo
+
+
+def train_folder(cfg: Config) -> Path:
+    folder = Path(cfg.data_dir) / "TrainDataset"
+    if not (folder / "images").is_dir() or not (folder / "masks").is_dir():
+        raise FileNotFoundError(
+            f"{folder}: expected the PraNet layout TrainDataset/images and TrainDataset/masks "
+            f"(build data with `kdas-lab data ...` or run `kdas-lab demo` for synthetic data)")
+    return folder
+
+
+def build_loaders(cfg: Config, info: DistInfo, device: torch.device):
+    """Train loader (shuffled, seeded generator, DistributedSampler under DDP) and validation loader.
+
+    Returns ``(train_loader, val_loader_or_None, generator, sampler_or_None)``. The validation split is
+    ``train_val_split`` of TrainDataset: test sets are never used for model selection.
+    """
+    from kdas_lab.data import PolypDataset, train_val_split
+
+    folder = train_folder(cfg)
+    train_stems, val_stems = train_val_split(folder, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                                             by_sequence=cfg.split_by_sequence)
+    cache_dir = Path(cfg.data_dir) / ".kdas_cache" if cfg.cache else None
+    train_ds = PolypDataset(folder, cfg.image_size, augment=cfg.augment, stems=train_stems, cache_dir=cache_dir)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    sampler = None
+    if info.enabled:
+        sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank,
+                                     shuffle=True, seed=cfg.seed)
+    common = dict(num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
+                  persistent_workers=False)
+    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                              generator=generator, drop_last=False, **common)
+    val_loader = None
+    if val_stems:
+        val_ds = PolypDataset(folder, cfg.image_size, augment=False, stems=val_stems, cache_dir=cache_dir)
+        val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False, **common)
+    return train_loader, val_loader, generator, sampler
+
+
+def load_teacher(teacher, device: torch.device, channels_last: bool = False) -> torch.nn.Module | None:
+    """A model, a checkpoint path, or None -> a frozen teacher in eval mode on ``device``."""
+    if teacher is None:
+        return None
+    if isinstance(teacher, (str, os.PathLike)):
+        from kdas_lab.models import load_model
+
+        path = Path(teacher)
+        if not path.is_file():
+            raise FileNotFoundError(f"teacher checkpoint {path} does not exist")
+        teacher = load_model(path, device=device)
+    teacher = teacher.to(device).eval().requires_grad_(False)
+    if channels_last:
+        teacher = teacher.to(memory_format=torch.channels_last)
+    return teacher
+
+
+def build_optimizer(cfg: Config, params: list[torch.nn.Parameter], device: torch.device) -> torch.optim.Optimizer:
+    """AdamW on the student and loss-owned parameters; the fused kernel where torch has one."""
+    fused = device.type in ("cuda", "cpu")
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+
+
+def own_loss_parameters(loss: torch.nn.Module, *models: torch.nn.Module | None) -> list[torch.nn.Parameter]:
+    """Trainable parameters that belong to the loss itself (e.g. FitNet adapters), not to the networks."""
+    taken = {id(p) for m in models if m is not None for p in m.parameters()}
+    seen: set[int] = set()
+    out = []
+    for p in loss.parameters():
+        if p.requires_grad and id(p) not in taken and id(p) not in seen:
+            seen.add(id(p))
+            out.append(p)
+    return out
+
+
+def loss_state_dict(loss: torch.nn.Module, *models: torch.nn.Module | None) -> dict[str, torch.Tensor]:
+    """The loss module's own state, without any student/teacher it may hold as a sub-module."""
+    skip = _network_prefixes(loss, models)
+    return {k: v for k, v in loss.state_dict().items() if not any(k.startswith(s) for s in skip)}
+
+
+def load_loss_state(loss: torch.nn.Module, state: dict[str, torch.Tensor], *models, source: str = "") -> None:
+    skip = _network_prefixes(loss, models)
+    missing, unexpected = loss.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not any(k.startswith(s) for s in skip)]
+    if missing or unexpected:
+        raise KeyError(f"{source}: loss state does not match the loss module "
+                       f"(missing {missing[:5]}, unexpected {list(unexpected)[:5]})")
+
+
+def _network_prefixes(loss: torch.nn.Module, models) -> list[str]:
+    ids = {id(m) for m in models if m is not None}
+    return [f"{name}." for name, mod in loss.named_modules() if name and id(mod) in ids]

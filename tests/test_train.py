@@ -1,0 +1,145 @@
+"""Trainer on tiny synthetic data (CPU, 64 px, PVTv2-B0): exact resume, non-finite guard, CLI."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from kdas_lab.config import Config
+from kdas_lab.losses import LossOutput, structure_loss
+from kdas_lab.train import NonFiniteError, distill, train_model
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from kdas_lab.data import build_synthetic
+
+    return build_synthetic(tmp_path_factory.mktemp("syn") / "data", n_train=10, n_test=3, size=64, seed=0)
+
+
+def tiny_cfg(root, **kw):
+    base = dict(data_dir=Path(root), device="cpu", epochs=2, batch_size=2, max_steps_per_epoch=2,
+                val_fraction=0.2, num_workers=0, teacher="polyp_pvt_b0", student="polyp_pvt_b0")
+    return Config.from_profile("fast", **{**base, **kw})
+
+
+def _no_time(df):
+    return df.drop(columns=["time"], errors="ignore").reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_resume_reproduces_the_uninterrupted_run(data_root, tmp_path):
+    cfg = tiny_cfg(data_root, multiscale=(0.5, 1.0), lr_schedule="cosine", augment=True, max_steps_per_epoch=1)
+    full = train_model(cfg, out_dir=tmp_path / "full", show_progress=False)
+    train_model(cfg, out_dir=tmp_path / "part", stop_after=1, show_progress=False)  # "interrupted"
+    resumed = train_model(cfg, out_dir=tmp_path / "part", resume=True, show_progress=False)
+
+    assert len(full.history) == 2 and full.history["step"].tolist() == [2, 4]  # 1 batch x 2 scales
+    steps = pd.read_csv(tmp_path / "full" / "steps.csv")
+    assert sorted(set(steps["size"])) == [32, 64]
+    pd.testing.assert_frame_equal(_no_time(full.history), _no_time(resumed.history), atol=1e-6, rtol=0)
+    pd.testing.assert_frame_equal(steps, pd.read_csv(tmp_path / "part" / "steps.csv"), atol=1e-6, rtol=0)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 2 and a["step"] == b["step"] == 4
+    for k, v in a["state_dict"].items():
+        torch.testing.assert_close(v, b["state_dict"][k], atol=1e-6, rtol=0)
+    assert {"optimizer", "scaler", "scheduler", "rng", "history", "best"} <= set(a)
+    assert set(full.history.columns) >= {"epoch", "step", "lr", "loss_total", "loss_seg", "val_meanDic", "time"}
+
+
+def test_resume_without_checkpoint_is_a_clear_error(data_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="last.pt does not exist"):
+        train_model(tiny_cfg(data_root), out_dir=tmp_path / "empty", resume=True, show_progress=False)
+
+
+class NaNAfter(torch.nn.Module):
+    """Segmentation loss plus a term whose gradient turns NaN from call ``after`` on."""
+
+    needs_teacher = False
+
+    def __init__(self, after: int):
+        super().__init__()
+        self.after, self.calls = after, 0
+
+    def forward(self, student, teacher, mask):
+        seg = structure_loss(student.p1, mask)
+        shift = -1.0 if self.calls >= self.after else 1.0
+        self.calls += 1
+        bad = torch.sqrt(student.p2 - student.p2.detach() + shift).mean()  # sqrt(-1): NaN value and gradient
+        return LossOutput(seg + bad, {"seg": seg.detach(), "bad": bad.detach()})
+
+
+def test_nonfinite_gradient_stops_and_keeps_last_good_checkpoint(data_root, tmp_path):
+    cfg = tiny_cfg(data_root, max_steps_per_epoch=1)
+    with pytest.raises(NonFiniteError, match=r"epoch 2, step 1 .*component\(s\): total, bad;.*last good checkpoint"):
+        train_model(cfg, out_dir=tmp_path, loss=NaNAfter(after=1), show_progress=False)
+    kept = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert kept["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in kept["state_dict"].values() if v.is_floating_point())
+
+
+class NaNValueFiniteGrad(torch.nn.Module):
+    """Logged total is NaN (like kdas-official's dead attention term) but gradients are finite."""
+
+    needs_teacher = False
+
+    def forward(self, student, teacher, mask):
+        seg = structure_loss(student.p1, mask) + structure_loss(student.p2, mask)
+        at = torch.tensor(float("nan"))
+        return LossOutput(seg + at, {"seg": seg.detach(), "at": at})
+
+
+def test_nan_loss_value_with_finite_gradients_keeps_training(data_root, tmp_path):
+    result = train_model(tiny_cfg(data_root, epochs=1), out_dir=tmp_path, loss=NaNValueFiniteGrad(),
+                         show_progress=False)
+    assert np.isnan(result.history["loss_total"].iloc[0]) and np.isfinite(result.history["loss_seg"].iloc[0])
+    assert result.best_checkpoint.is_file()
+
+
+@pytest.mark.slow
+def test_kdas_official_distillation_runs_despite_nan_total(data_root, tmp_path):
+    from kdas_lab.models import create_model
+
+    teacher = create_model("polyp_pvt_b0")
+    with pytest.warns(UserWarning):
+        result = distill(tiny_cfg(data_root, epochs=1, max_steps_per_epoch=1), teacher, tmp_path,
+                         method="kdas-official", show_progress=False)
+    assert {"loss_seg", "loss_at", "loss_sgm"} <= set(result.history.columns)
+    assert not any(p.requires_grad for p in teacher.parameters())  # frozen by the trainer
+
+
+def test_distillation_without_teacher_is_refused(data_root, tmp_path):
+    with pytest.raises(ValueError, match="needs the teacher|pass --teacher"):
+        train_model(tiny_cfg(data_root), out_dir=tmp_path, method="kdas", show_progress=False)
+
+
+@pytest.mark.slow
+def test_cli_train_distill_resume_predict(data_root, tmp_path, capsys):
+    from kdas_lab.cli import main
+
+    common = ["--profile", "fast", "--data", str(data_root), "--device", "cpu", "--batch-size", "2",
+              "--set", "max_steps_per_epoch=1", "--set", "val_fraction=0.2", "--quiet"]
+    assert main(["train-teacher", "--model", "polyp_pvt_b0", "--out", str(tmp_path / "t"), "--epochs", "1",
+                 *common]) == 0
+    assert main(["train-teacher", "--model", "polyp_pvt_b0", "--out", str(tmp_path / "t"), "--epochs", "2",
+                 "--resume", *common]) == 0
+    assert pd.read_csv(tmp_path / "t" / "history.csv")["epoch"].tolist() == [1, 2]
+    assert main(["distill", "--teacher", str(tmp_path / "t" / "best.pt"), "--method", "kdas",
+                 "--out", str(tmp_path / "s"), "--epochs", "1", *common]) == 0
+    assert (tmp_path / "s" / "best.pt").is_file()
+
+    odd = tmp_path / "odd.png"  # any size: 50 x 70
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(odd)
+    sample = next((data_root / "TestDataset" / "Synthetic" / "images").iterdir())
+    assert main(["predict", "--checkpoint", str(tmp_path / "s" / "best.pt"), str(odd), str(sample),
+                 "--out", str(tmp_path / "pred"), "--size", "64", "--device", "cpu"]) == 0
+    mask = np.asarray(Image.open(tmp_path / "pred" / "odd_mask.png"))
+    overlay = np.asarray(Image.open(tmp_path / "pred" / "odd_overlay.png"))
+    assert mask.shape == (50, 70) and mask.dtype == np.uint8 and overlay.shape == (50, 70, 3)
+    assert (tmp_path / "pred" / f"{sample.stem}_mask.png").is_file()
+    assert main(["predict", "--checkpoint", str(tmp_path / "s" / "best.pt"), str(tmp_path / "nope.png"),
+                 "--out", str(tmp_path / "pred")]) == 2
+    assert "nope.png" in capsys.readouterr().err
