@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -69,7 +70,8 @@ def ensure_data(cfg: Config) -> Path:
     return root
 
 
-def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = None) -> Path:
+def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = None,
+                    progress: bool = True) -> Path:
     """A teacher checkpoint: ``teacher`` if given, else trained once into ``out_dir/teacher``."""
     if teacher is not None:
         teacher = Path(teacher)
@@ -79,8 +81,6 @@ def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = Non
     tdir = out_dir / "teacher"
     marker = tdir / "teacher.json"
     if marker.is_file():
-        import json
-
         ckpt = Path(json.loads(marker.read_text())["checkpoint"])
         if ckpt.is_file():
             return ckpt
@@ -88,15 +88,18 @@ def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = Non
 
     tcfg = cfg.replace(method="none")
     t0 = time.perf_counter()
-    result = train_teacher(tcfg, tdir)
+    result = train_teacher(tcfg, tdir, resume=(tdir / "last.pt").is_file(), show_progress=progress)
     write_json({"checkpoint": str(result.best_checkpoint), "train_seconds": time.perf_counter() - t0,
                 "val_dice": _val_dice(result.history), "config": tcfg.to_dict()}, marker)
     return Path(result.best_checkpoint)
 
 
 def run_one(arm: Arm, seed: int, cfg: Config, out_dir: Path, teacher_ckpt: Path | None,
-            datasets: list[str] | None = None) -> Path:
-    """Train and evaluate one (arm, seed); returns its marker path."""
+            datasets: list[str] | None = None, progress: bool = True) -> Path:
+    """Train and evaluate one (arm, seed); returns its marker path.
+
+    An interrupted training run (``last.pt`` without a marker) resumes where it stopped.
+    """
     from kdas_lab.evaluation import evaluate_model
     from kdas_lab.models import load_model
     from kdas_lab.train import train_model
@@ -105,12 +108,14 @@ def run_one(arm: Arm, seed: int, cfg: Config, out_dir: Path, teacher_ckpt: Path 
     rdir = run_dir(out_dir, arm.name, seed)
     t0 = time.perf_counter()
     result = train_model(acfg, out_dir=rdir, method=arm.method,
-                         teacher=teacher_ckpt if arm.needs_teacher else None, resume=True)
+                         teacher=teacher_ckpt if arm.needs_teacher else None,
+                         resume=(rdir / "last.pt").is_file(), show_progress=progress)
     train_s = time.perf_counter() - t0
     device = resolve_device(acfg.device)
     model = load_model(result.best_checkpoint, device=device)
     t1 = time.perf_counter()
-    table = evaluate_model(model, acfg.data_dir, datasets=datasets, size=acfg.image_size, device=device)
+    table = evaluate_model(model, acfg.data_dir, datasets=datasets, size=acfg.image_size, device=device,
+                           progress=progress)
     records = [{"dataset": "val", "metric": "meanDic", "value": _val_dice(result.history)}]
     records += _records(table)
     info = {"method": arm.method, "train_seconds": train_s, "eval_seconds": time.perf_counter() - t1,
@@ -152,12 +157,12 @@ def run_ablation(cfg: Config, grid: Grid, out_dir: str | Path, *, teacher: str |
     teacher = teacher if teacher is not None else grid.teacher
     teacher_ckpt = None
     if any(a.needs_teacher for a, _ in pending):
-        teacher_ckpt = prepare_teacher(cfg, out_dir, teacher)
+        teacher_ckpt = prepare_teacher(cfg, out_dir, teacher, progress)
     trained: list[tuple[str, int]] = []
     bar = tqdm(total=len(todo), initial=len(done), desc="ablation", unit="run", disable=not progress)
     for arm, seed in pending:
         bar.set_postfix_str(f"{arm.name} seed {seed}")
-        run_one(arm, seed, cfg, out_dir, teacher_ckpt, datasets)
+        run_one(arm, seed, cfg, out_dir, teacher_ckpt, datasets, progress)
         trained.append((arm.name, seed))
         refresh_tables(out_dir, grid)
         bar.update(1)

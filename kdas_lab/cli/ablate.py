@@ -98,3 +98,21 @@ def register(sub) -> None:
     src.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     add_config_args(p)
     p.set_defaults(func=_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (``python -m kdas_lab.cli.ablate ...``), same flags as ``kdas-lab ablate``."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="kdas-lab")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["ablate", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError, RuntimeError, KeyError) as exc:
+        print(f"kdas-lab ablate: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
