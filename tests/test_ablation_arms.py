@@ -124,3 +124,12 @@ def test_cli_settings_precedence(tmp_path, monkeypatch):
         cli_ablate.build_grid_and_config(_args(["--preset", "fast", "--arms", "no_kd,zzz"]))
     with pytest.raises(SystemExit):
         _args(["--preset", "fast", "--seeds", "0"])
+
+
+def test_kdas_lab_ablate_unknown_arm_exits_2(tmp_path, capsys):
+    from kdas_lab.cli import main
+
+    rc = main(["ablate", "--preset", "fast", "--arms", "no_kd,bogus", "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "unknown arm 'bogus'; valid arms: no_kd, kdas" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
