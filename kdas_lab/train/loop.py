@@ -174,7 +174,7 @@ class Trainer:
     def _save(self, path: Path, epoch: int, val: float, full: bool) -> None:
         from kdas_lab.models import save_checkpoint
 
-        extra: dict[str, Any] = {"method": self.method, "step": self.step}
+        extra: dict[str, Any] = {"method": self.method, "step": self.step, "world_size": self.info.world_size}
         if full:
             extra.update(optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
                          scheduler={"step": self.step, "total_steps": self.total_steps},

@@ -1,0 +1,82 @@
+"""``kdas-lab bench --json OUT [--models] [--eval] [--data-loading] [--size S] [--batch B]``.
+
+Always: the distillation step of kdas_lab vs the published recipe's step (same batch and size),
+teacher / student training-step throughput and inference latency (batch 1); see
+:mod:`kdas_lab.bench.distill_step`. The JSON holds ``distill_step_speedup`` and
+``distill_step_memory_ratio`` at the top level and the machine facts.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def write_json_atomic(obj, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def run_from_args(args) -> dict:
+    import pandas as pd
+
+    from kdas_lab.bench.distill_step import VARIANTS, run_bench
+
+    variants = tuple(args.variants.split(",")) if args.variants else VARIANTS
+    report = run_bench(size=args.size, batch=args.batch, device=args.device, steps=args.steps,
+                       warmup=args.warmup, infer_size=args.infer_size, channels_last=args.channels_last,
+                       variants=variants)
+    table = pd.DataFrame(report["variants"].values())
+    print(table[["variant", "size", "batch", "median_s", "images_per_s", "step_mem_mb", "peak_mem_mb"]]
+          .round(3).to_string(index=False))
+    if "distill_step_speedup" in report:
+        print(f"distillation step: kdas_lab is {report['distill_step_speedup']:.2f}x the published step's "
+              f"throughput, with {report['distill_step_memory_ratio']:.2f}x its step memory")
+    if "distill_step_speedup_vs_finite" in report:
+        print(f"  vs the published step without NaNs in the teacher backward: "
+              f"{report['distill_step_speedup_vs_finite']:.2f}x")
+    if args.models:
+        from kdas_lab.bench.efficiency import efficiency_dict, efficiency_table
+
+        report["models"] = efficiency_dict(efficiency_table(["polyp_pvt_b2", "polyp_pvt_b0"],
+                                                            size=args.infer_size, device=args.device))
+    if args.eval:
+        from kdas_lab.bench.eval_speed import run_eval_bench
+
+        report["eval"] = run_eval_bench()
+    if args.data_loading:
+        from kdas_lab.bench.data_loading import run_data_bench
+
+        data = args.data or Path(os.environ.get("KDAS_DATA_DIR", "data/polyp"))
+        if not (data / "TrainDataset").is_dir():
+            raise FileNotFoundError(f"--data-loading: {data}/TrainDataset not found (pass --data DIR)")
+        report["data_loading"] = run_data_bench(data, size=args.size)
+    return report
+
+
+def _run(args) -> int:
+    report = run_from_args(args)
+    path = write_json_atomic(report, args.json)
+    print(f"wrote {path}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="distillation-step speed vs the published recipe, model efficiency")
+    p.add_argument("--json", type=Path, default=Path("runs/bench.json"), help="output JSON (default runs/bench.json)")
+    p.add_argument("--size", type=int, default=352, help="training resolution (default 352)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default 2 on CPU, 16 on CUDA)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per variant (median reported)")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--infer-size", type=int, default=352, help="inference latency resolution (batch 1)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last for kdas_lab variants")
+    p.add_argument("--variants", default=None, help="comma-separated subset of the variants")
+    p.add_argument("--models", action="store_true", help="add the efficiency table (params, MACs, latency)")
+    p.add_argument("--eval", action="store_true", help="add the evaluator speed benchmark")
+    p.add_argument("--data-loading", action="store_true", help="add the data-loading benchmark (needs --data)")
+    p.add_argument("--data", type=Path, default=None, help="dataset root for --data-loading")
+    p.set_defaults(func=_run)
