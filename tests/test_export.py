@@ -8,6 +8,15 @@ from torch import nn
 from kdas_lab.export import BinnedAvgPool2d, check_onnx, export_onnx, make_exportable, onnx_session
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread is as fast and immune to oversubscription on shared CI cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("n_in, n_out, expected", [
     (8, 6, [(0, 2), (1, 3), (2, 4), (4, 6), (5, 7), (6, 8)]),
     (6, 6, [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6)]),

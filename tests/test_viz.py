@@ -18,6 +18,15 @@ from kdas_lab.viz import attention_plots as ap  # noqa: E402
 from kdas_lab.viz import data_plots as dp  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread is as fast and immune to oversubscription on shared CI cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def write_dataset(folder, masks: dict[str, np.ndarray]) -> None:
     """``folder/images/<stem>.png`` (grey RGB) and ``folder/masks/<stem>.png`` (0/255)."""
     (folder / "images").mkdir(parents=True)
@@ -157,3 +166,13 @@ def test_plot_errors():
     with pytest.raises(ValueError, match="square"):
         ap.plot_symmetrised({"x": torch.zeros(3, 4)})
     plt.close("all")
+
+
+def test_polyp_count_bars_in_increasing_order():
+    df = pd.DataFrame({"dataset": ["A"] * 4, "area": [0.1] * 4, "n_polyps": [2, 0, 1, 2],
+                       "height": [8] * 4, "width": [8] * 4})
+    fig = dp.plot_dataset_stats(df)
+    labels = [t.get_text() for t in fig.axes[1].get_xticklabels()]
+    heights = [p.get_height() for p in fig.axes[1].patches]
+    plt.close(fig)
+    assert labels == ["0", "1", "2"] and heights == [0.25, 0.25, 0.5]

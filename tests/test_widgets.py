@@ -18,6 +18,15 @@ from kdas_lab.viz import widgets as W  # noqa: E402
 from test_viz import two_blobs_and_speck, write_dataset  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread is as fast and immune to oversubscription on shared CI cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_explorer_recomputes_on_value_change():
     ex = W.Explorer({"n": IntSlider(value=2, min=0, max=10)}, lambda n: {"square": n * n}, render=False)
     assert ex.state == {"square": 4} and ex.n_updates == 1

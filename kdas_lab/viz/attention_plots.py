@@ -118,7 +118,7 @@ def plot_temperatures(attn_by_t: Mapping[float, torch.Tensor], row: int, size: f
         ax.set_title(f"T = {t:g}, H = {row_entropy(torch.as_tensor(m)):.2f}", fontsize=9)
         ax.set_axis_off()
         axes[n].plot(m[row], label=f"T = {t:g}")
-    axes[n].set(title=f"row {row}", xlabel="key row")
+    axes[n].set(title=f"row {row}", xlabel="column")
     axes[n].legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -69,6 +69,7 @@ def plot_dataset_stats(per_image: pd.DataFrame) -> Figure:
         axes[0].hist(d["area"], bins=np.linspace(0, 1, 26), alpha=0.5, label=name, density=True)
         axes[2].scatter(d["width"], d["height"], s=12, alpha=0.6, label=name)
     counts = per_image.groupby("dataset", sort=False)["n_polyps"].value_counts().unstack(fill_value=0)
+    counts = counts.sort_index(axis=1)  # polyps per image in increasing order
     counts.div(counts.sum(axis=1), axis=0).T.plot.bar(ax=axes[1], rot=0, legend=False)
     axes[0].set(xlabel="polyp area (fraction of image)", ylabel="density", title="polyp size")
     axes[1].set(xlabel="polyps per image", ylabel="fraction of images", title="polyp count")

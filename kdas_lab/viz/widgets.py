@@ -211,7 +211,7 @@ def temperature_explorer(maps: Mapping[str, torch.Tensor],
             axes[-1].plot(a[s["row"]], label=name)
         for ax in axes[:-1]:
             ax.set_axis_off()
-        axes[-1].set(title=f"row {s['row']}, T = {s['temperature']:g}", xlabel="key row")
+        axes[-1].set(title=f"row {s['row']}, T = {s['temperature']:g}", xlabel="column")
         axes[-1].legend(fontsize=7)
         fig.tight_layout()
         return fig
