@@ -106,3 +106,13 @@ def test_overlay_mask_hand_values():
     assert out[1, 1].tolist() == [150, 50, 100]
     with pytest.raises(ValueError, match="does not match"):
         overlay_mask(image, np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("amp, device, expected", [
+    (None, "cpu", None), (True, "cpu", torch.bfloat16), (None, "cuda", torch.bfloat16), (False, "cuda", None),
+])
+def test_amp_policy(amp, device, expected):
+    from kdas_lab.config import Config
+    from kdas_lab.train.loop import amp_dtype
+
+    assert amp_dtype(Config(amp=amp), torch.device(device)) == expected

@@ -20,7 +20,9 @@ def write_json_atomic(obj, path: Path) -> Path:
     return path
 
 
-def run_from_args(args) -> dict:
+def run_from_args(args, json_path: Path | None = None) -> dict:
+    """Core benchmark, then the optional sections; with ``json_path`` the JSON is rewritten after
+    each part, so a run cut short by a timeout still leaves the figures measured so far."""
     import pandas as pd
 
     from kdas_lab.bench.distill_step import VARIANTS, run_bench
@@ -38,15 +40,21 @@ def run_from_args(args) -> dict:
     if "distill_step_speedup_vs_finite" in report:
         print(f"  vs the published step without NaNs in the teacher backward: "
               f"{report['distill_step_speedup_vs_finite']:.2f}x")
+    if json_path is not None:
+        write_json_atomic(report, json_path)
     if args.models:
         from kdas_lab.bench.efficiency import efficiency_dict, efficiency_table
 
         report["models"] = efficiency_dict(efficiency_table(["polyp_pvt_b2", "polyp_pvt_b0"],
                                                             size=args.infer_size, device=args.device))
+        if json_path is not None:
+            write_json_atomic(report, json_path)
     if args.eval:
         from kdas_lab.bench.eval_speed import run_eval_bench
 
         report["eval"] = run_eval_bench()
+        if json_path is not None:
+            write_json_atomic(report, json_path)
     if args.data_loading:
         from kdas_lab.bench.data_loading import run_data_bench
 
@@ -58,7 +66,7 @@ def run_from_args(args) -> dict:
 
 
 def _run(args) -> int:
-    report = run_from_args(args)
+    report = run_from_args(args, json_path=args.json)
     path = write_json_atomic(report, args.json)
     print(f"wrote {path}")
     return 0

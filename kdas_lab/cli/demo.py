@@ -1,0 +1,47 @@
+"""``kdas-lab demo [--out DIR] [--data DIR] [--profile ...]`` (what ``make demo`` runs).
+
+Without ``--profile`` the demo-sized run of :data:`kdas_lab.demo.DEMO_OVERRIDES` (synthetic data,
+a few minutes on 2 CPU cores); ``--data DIR --profile course`` runs the same pipeline on real data.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kdas_lab.cli.common import add_config_args
+
+
+def demo_config_from_args(args):
+    """``config_from_args``, except that without ``--profile`` the demo sizing
+    (fast profile + ``DEMO_OVERRIDES``) replaces the defaults; explicit flags still win."""
+    from kdas_lab.cli.common import config_from_args
+    from kdas_lab.config import Config
+    from kdas_lab.demo import DEMO_OVERRIDES
+
+    if args.profile is not None:
+        return config_from_args(args)
+    flagged = config_from_args(argparse.Namespace(**{**vars(args), "profile": "fast"}))
+    given = {name for flag, name in _FLAG_FIELDS if getattr(args, flag, None) is not None}
+    given |= {item.partition("=")[0] for item in args.set}
+    explicit = {name: getattr(flagged, name) for name in given}
+    return Config.from_env(profile="fast", **{**DEMO_OVERRIDES, **explicit})
+
+
+_FLAG_FIELDS = (("data", "data_dir"), ("device", "device"), ("epochs", "epochs"), ("batch_size", "batch_size"),
+                ("image_size", "image_size"), ("lr", "lr"), ("seed", "seed"))
+
+
+def _run(args) -> int:
+    from kdas_lab.demo import run_demo
+
+    cfg = demo_config_from_args(args)
+    run_demo(cfg, args.out, build_synthetic=args.data is None, show_progress=not args.quiet)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="teacher -> KDAS student vs plain student, table and figures")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_args(p)
+    p.set_defaults(func=_run)

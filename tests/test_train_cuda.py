@@ -1,0 +1,45 @@
+"""Trainer and distillation step on CUDA (bf16 autocast, channels_last); skipped without a GPU."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdas_lab.config import Config
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from kdas_lab.data import build_synthetic
+
+    return build_synthetic(tmp_path_factory.mktemp("syn") / "data", n_train=10, n_test=2, size=64, seed=0)
+
+
+def test_cuda_bf16_channels_last_training_and_resume(data_root, tmp_path):
+    from kdas_lab.models import create_model
+    from kdas_lab.train import distill, train_model
+    from kdas_lab.train.loop import amp_dtype
+
+    cfg = Config.from_profile("fast", data_dir=Path(data_root), device="cuda", epochs=2, batch_size=2,
+                              max_steps_per_epoch=2, val_fraction=0.2, channels_last=True,
+                              multiscale=(0.5, 1.0), student="polyp_pvt_b0")
+    assert amp_dtype(cfg, torch.device("cuda")) == torch.bfloat16
+    train_model(cfg, out_dir=tmp_path / "t", stop_after=1, show_progress=False)
+    result = train_model(cfg, out_dir=tmp_path / "t", resume=True, show_progress=False)
+    assert result.history["epoch"].tolist() == [1, 2] and result.history["loss_total"].notna().all()
+    assert next(result.model.parameters()).device.type == "cuda"
+    teacher = create_model("polyp_pvt_b0").cuda()
+    kd = distill(cfg.replace(epochs=1), teacher, tmp_path / "s", method="kdas", show_progress=False)
+    assert kd.history["loss_at"].notna().all()
+    ckpt = torch.load(kd.best_checkpoint, weights_only=True, map_location="cpu")
+    assert all(v.device.type == "cpu" for v in ckpt["state_dict"].values())
+
+
+@pytest.mark.parametrize("variant", ["kdas_lab_distill", "published_distill"])
+def test_cuda_distill_step_variants(variant):
+    from kdas_lab.bench.distill_step import measure_variant
+
+    r = measure_variant(variant, size=64, batch=2, device="cuda", steps=2, warmup=1)
+    assert r["images_per_s"] > 0 and r["step_mem_mb"] > 0
+    assert r["amp_bf16"] is (variant == "kdas_lab_distill")
