@@ -13,7 +13,6 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "kdas_lab needs Python 3.10+"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PIP) install --quiet -e ".[notebooks,test]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
