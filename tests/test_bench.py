@@ -10,7 +10,8 @@ from kdas_lab.bench.distill_step import VARIANTS, _build_step, measure_variant, 
 @pytest.mark.parametrize("variant, teacher_grads", [
     ("published_distill", True), ("published_distill_finite", True), ("kdas_lab_distill", False)])
 def test_published_step_backprops_into_the_teacher_and_ours_does_not(variant, teacher_grads):
-    step, per_call, models = _build_step(variant, 32, 2, torch.device("cpu"), channels_last=False, amp=False)
+    step, per_call, models = _build_step(variant, 32, 2, torch.device("cpu"), channels_last=False, amp=False,
+                                         teacher_name="polyp_pvt_b0")  # B0 teacher: same code path, fast
     step()
     assert per_call == 2
     grads = [p.grad for p in models["teacher"].parameters()]
@@ -32,17 +33,28 @@ def test_measure_variant_in_process_reports_positive_figures():
 
 @pytest.mark.slow
 def test_run_bench_isolated_reports_speedup_and_memory_ratio(tmp_path):
-    from kdas_lab.cli import main
+    from kdas_lab.cli.bench import write_json_atomic
 
-    out = tmp_path / "bench.json"
-    assert main(["bench", "--json", str(out), "--size", "64", "--batch", "2", "--device", "cpu", "--steps", "1",
-                 "--warmup", "0", "--variants", "kdas_lab_distill,published_distill"]) == 0
+    report = run_bench(size=32, batch=2, device="cpu", steps=1, warmup=0,
+                       variants=("kdas_lab_distill", "published_distill"), teacher_name="polyp_pvt_b0")
+    out = write_json_atomic(report, tmp_path / "bench.json")
     report = json.loads(out.read_text())
     assert report["distill_step_speedup"] == pytest.approx(
         report["variants"]["kdas_lab_distill"]["images_per_s"] / report["variants"]["published_distill"]["images_per_s"])
     assert report["distill_step_memory_ratio"] > 0 and "machine" in report and "definitions" in report
     assert report["settings"]["isolated"] is True and report["settings"]["batch"] == 2
     assert set(report["variants"]) == {"kdas_lab_distill", "published_distill"}
+    assert report["variants"]["published_distill"]["teacher"] == "polyp_pvt_b0"
+
+
+def test_bench_cli_writes_json(tmp_path):
+    from kdas_lab.cli import main
+
+    out = tmp_path / "b.json"
+    assert main(["bench", "--json", str(out), "--size", "32", "--infer-size", "32", "--batch", "1",
+                 "--device", "cpu", "--steps", "1", "--warmup", "0", "--variants", "student_infer"]) == 0
+    report = json.loads(out.read_text())
+    assert report["variants"]["student_infer"]["size"] == 32 and "machine" in report
 
 
 def test_run_bench_default_variant_list_and_in_process_mode():

@@ -98,7 +98,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _build_step(variant: str, size: int, batch: int, device: torch.device, channels_last: bool, amp: bool):
+def _build_step(variant: str, size: int, batch: int, device: torch.device, channels_last: bool, amp: bool,
+                teacher_name: str = "polyp_pvt_b2", student_name: str = "polyp_pvt_b0"):
     """Returns ``(step_fn, images_per_call, models)``; ``step_fn()`` runs one optimizer step or one
     inference; ``models`` maps "student"/"teacher" to the networks (for inspection in tests)."""
     from kdas_lab.losses import KDASLoss, SegOnlyLoss
@@ -112,7 +113,7 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
         fmt, autocast = torch.contiguous_format, contextlib.nullcontext  # fp32, as released
 
     if variant.endswith("_infer"):
-        model = create_model("polyp_pvt_b2" if variant.startswith("teacher") else "polyp_pvt_b0")
+        model = create_model(teacher_name if variant.startswith("teacher") else student_name)
         model = model.to(device).eval().to(memory_format=fmt)
         x = torch.randn(1, 3, size, size, device=device).contiguous(memory_format=fmt)
 
@@ -123,11 +124,11 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
 
     images, masks = synthetic_batch(batch, size, device)
     images = images.contiguous(memory_format=fmt)
-    name = "polyp_pvt_b2" if variant == "teacher_train" else "polyp_pvt_b0"
+    name = teacher_name if variant == "teacher_train" else student_name
     student = create_model(name).to(device).train().to(memory_format=fmt)
     teacher = None
     if "_distill" in variant:
-        teacher = create_model("polyp_pvt_b2").to(device).eval().to(memory_format=fmt)
+        teacher = create_model(teacher_name).to(device).eval().to(memory_format=fmt)
         teacher.requires_grad_(published)  # published: trainable, never stepped
     if published:
         loss = PublishedKDASStep(finite=variant.endswith("_finite"))
@@ -167,7 +168,8 @@ def _to_float(obj):
 
 
 def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu", steps: int = 3,
-                    warmup: int = 1, channels_last: bool = False, amp: bool | None = None) -> dict:
+                    warmup: int = 1, channels_last: bool = False, amp: bool | None = None,
+                    teacher_name: str = "polyp_pvt_b2", student_name: str = "polyp_pvt_b0") -> dict:
     """Time one variant in this process; returns images/s, median seconds and memory figures."""
     from kdas_lab.runtime import resolve_device
 
@@ -175,7 +177,7 @@ def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu",
         raise ValueError(f"unknown bench variant {variant!r}; valid: {', '.join(VARIANTS)}")
     dev = resolve_device(device)
     amp = (dev.type == "cuda") if amp is None else amp
-    step, per_call, _ = _build_step(variant, size, batch, dev, channels_last, amp)
+    step, per_call, _ = _build_step(variant, size, batch, dev, channels_last, amp, teacher_name, student_name)
     _sync(dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -192,8 +194,8 @@ def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu",
     med = statistics.median(times)
     peak = _peak_mb(dev)
     return {"variant": variant, "device": str(dev), "size": size, "batch": per_call, "steps": steps,
-            "median_s": med, "images_per_s": per_call / med, "peak_mem_mb": peak,
-            "step_mem_mb": peak - before, "amp_bf16": bool(amp and not variant.startswith("published")),
+            "teacher": teacher_name, "student": student_name, "median_s": med, "images_per_s": per_call / med, "peak_mem_mb": peak,
+            "step_mem_mb": peak - before, "load_average_1min": os.getloadavg()[0], "amp_bf16": bool(amp and not variant.startswith("published")),
             "channels_last": bool(channels_last and not variant.startswith("published"))}
 
 
@@ -211,7 +213,8 @@ def measure_isolated(variant: str, timeout: float = 900, **kwargs) -> dict:
 
 def run_bench(*, size: int = 352, batch: int | None = None, device: str = "auto", steps: int = 3,
               warmup: int = 1, infer_size: int = 352, channels_last: bool = False, amp: bool | None = None,
-              variants=VARIANTS, isolate: bool = True, timeout: float = 900) -> dict:
+              variants=VARIANTS, isolate: bool = True, timeout: float = 900,
+              teacher_name: str = "polyp_pvt_b2", student_name: str = "polyp_pvt_b0") -> dict:
     """Measure ``variants`` at the same ``size`` and ``batch``; returns the JSON-ready report."""
     from kdas_lab.runtime import machine_info, resolve_device
 
@@ -220,7 +223,8 @@ def run_bench(*, size: int = 352, batch: int | None = None, device: str = "auto"
     results = {}
     for v in variants:
         kw = dict(size=infer_size if v.endswith("_infer") else size, batch=batch, device=str(dev), steps=steps,
-                  warmup=warmup, channels_last=channels_last, amp=amp)
+                  warmup=warmup, channels_last=channels_last, amp=amp, teacher_name=teacher_name,
+                  student_name=student_name)
         results[v] = measure_isolated(v, timeout=timeout, **kw) if isolate else measure_variant(v, **kw)
     report = {"machine": machine_info(), "device": str(dev),
               "load_average_1_5_15": list(os.getloadavg()),  # other processes competing for the CPU
