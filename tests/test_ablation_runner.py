@@ -3,6 +3,7 @@ import argparse
 
 import pandas as pd
 import pytest
+import torch
 
 from kdas_lab.ablation import load_runs, run_ablation
 from kdas_lab.ablation.arms import preset_grid
@@ -23,8 +24,17 @@ def _args(argv):
     return p.parse_args(["ablate", *argv])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """64 px tensors are too small for two threads: one is ~5x faster on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
-def ablation_dir(tmp_path_factory):
+def ablation_dir(tmp_path_factory, one_thread):
     """One CLI run of the fast preset (2 arms x 2 seeds) shared by the tests below."""
     root = tmp_path_factory.mktemp("abl")
     args = _args(["--preset", "fast", "--profile", "fast", "--data", str(root / "syn"),
