@@ -1,5 +1,6 @@
 """Shared fixtures. ``shared_dir``: ../shared beside the repo (skips when absent);
-``pranet_root``: the real PraNet set built ONCE per session from the shared archives."""
+``pranet_root``: the real PraNet set built ONCE per session from the shared archives;
+``one_thread``: torch on one thread for a module of tiny-tensor tests."""
 from __future__ import annotations
 
 import time
@@ -30,3 +31,14 @@ def pranet_root(shared_dir, tmp_path_factory) -> Path:
     print(f"real PraNet build + verify: {time.perf_counter() - t0:.1f} s")
     assert rc == 0, "get_data.py pranet failed on the shared archives"
     return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one thread is as fast and immune to oversubscription on shared CI cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

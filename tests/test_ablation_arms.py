@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kdas_lab.ablation.arms import ARMS, PRESETS, Arm, get_arm, load_grid, parse_grid, preset_grid, seed_list
+from kdas_lab.ablation.arms import ARMS, PRESETS, Arm, get_arm, load_grid, preset_grid, seed_list
 from kdas_lab.cli import ablate as cli_ablate
 from kdas_lab.config import Config
 

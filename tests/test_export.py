@@ -8,13 +8,7 @@ from torch import nn
 from kdas_lab.export import BinnedAvgPool2d, check_onnx, export_onnx, make_exportable, onnx_session
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is as fast and immune to oversubscription on shared CI cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("n_in, n_out, expected", [

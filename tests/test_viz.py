@@ -18,13 +18,7 @@ from kdas_lab.viz import attention_plots as ap  # noqa: E402
 from kdas_lab.viz import data_plots as dp  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is as fast and immune to oversubscription on shared CI cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_dataset(folder, masks: dict[str, np.ndarray]) -> None:

@@ -18,13 +18,7 @@ from kdas_lab.viz import widgets as W  # noqa: E402
 from test_viz import two_blobs_and_speck, write_dataset  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is as fast and immune to oversubscription on shared CI cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_explorer_recomputes_on_value_change():

@@ -66,6 +66,21 @@ def _extract_tar(archive: Path, tmp: Path) -> None:
         raise DataError(f"archive {archive} is truncated or corrupt ({exc}); download it again") from exc
 
 
+def replace_tree(tmp: Path, out: Path) -> None:
+    """Move the finished folder ``tmp`` to ``out`` (same file system), replacing an old ``out``.
+
+    The old tree is moved aside first and deleted only once the new one is in place, so an
+    interruption never leaves ``out`` half-written.
+    """
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
+    os.replace(out, old / out.name)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Extract ``archive`` (zip / tar[.gz]) to ``dest`` (must not exist) atomically; return ``dest``."""
     archive, dest = Path(archive), Path(dest)

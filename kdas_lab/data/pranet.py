@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from kdas_lab.data.archive import is_archive, safe_extract, sha256_file
+from kdas_lab.data.archive import is_archive, replace_tree, safe_extract, sha256_file
 from kdas_lab.data.download import download
 from kdas_lab.data.io import DataError, is_image_file, load_image, load_mask, save_png_atomic, copy_atomic
 from kdas_lab.data.sources import CLINICDB, KVASIR, SOURCES, TEST_SETS, DataSource, pranet_test_stems
@@ -190,13 +190,7 @@ def build_pranet(out: str | os.PathLike, kvasir: str | os.PathLike, clinicdb: st
             manifest["counts"][source.name] = {"test": len(pairs)}
         shutil.rmtree(scratch, ignore_errors=True)
         (tmp / "kdas_data.json").write_text(json.dumps(manifest, indent=1))
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_tree(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

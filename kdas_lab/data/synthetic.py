@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm.auto import tqdm
 
+from kdas_lab.data.archive import replace_tree
 from kdas_lab.data.io import DataError, save_png_atomic
 
 SYNTHETIC_SET = "Synthetic"
@@ -174,13 +175,7 @@ def build_synthetic(out: str | os.PathLike, n_train: int, n_test: int, size: int
         _write_set(tmp / "TestDataset" / SYNTHETIC_SET, "syn_test", n_test, size, seed, 1, progress)
         manifest = {"kind": "synthetic", "n_train": n_train, "n_test": n_test, "size": size, "seed": seed}
         (tmp / "kdas_data.json").write_text(json.dumps(manifest, indent=1))
-        if out.exists():
-            old = out.with_name(f"{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_tree(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
