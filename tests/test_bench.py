@@ -63,3 +63,18 @@ def test_run_bench_default_variant_list_and_in_process_mode():
                        variants=("student_infer",), isolate=False)
     assert "distill_step_speedup" not in report  # needs both distillation variants
     assert report["variants"]["student_infer"]["size"] == 64
+
+
+def test_bench_cli_eval_speedup_is_top_level(tmp_path, monkeypatch):
+    from kdas_lab.bench import eval_speed
+    from kdas_lab.cli import main
+
+    real = eval_speed.run_eval_bench
+    monkeypatch.setattr(eval_speed, "run_eval_bench", lambda: real(n_images=1, size=(32, 48)))
+    out = tmp_path / "b.json"
+    assert main(["bench", "--json", str(out), "--size", "32", "--infer-size", "32", "--batch", "1",
+                 "--device", "cpu", "--steps", "1", "--warmup", "0", "--variants", "student_infer",
+                 "--eval"]) == 0
+    report = json.loads(out.read_text())
+    assert report["eval_speedup"] == report["eval"]["eval_speedup"] > 1
+    assert report["eval"]["max_abs_diff"] < 1e-9

@@ -53,6 +53,7 @@ def run_from_args(args, json_path: Path | None = None) -> dict:
         from kdas_lab.bench.eval_speed import run_eval_bench
 
         report["eval"] = run_eval_bench()
+        report["eval_speedup"] = report["eval"]["eval_speedup"]  # top-level, like distill_step_speedup
         if json_path is not None:
             write_json_atomic(report, json_path)
     if args.data_loading:
