@@ -13,6 +13,8 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
+from contextlib import contextmanager
+from typing import Iterator
 from pathlib import Path, PurePosixPath
 
 from kdas_lab.data.io import DataError
@@ -64,6 +66,20 @@ def _extract_tar(archive: Path, tmp: Path) -> None:
             tf.extractall(tmp, members=members, filter="data")
     except (tarfile.TarError, EOFError) as exc:
         raise DataError(f"archive {archive} is truncated or corrupt ({exc}); download it again") from exc
+
+
+@contextmanager
+def building_tree(out: Path) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``out`` to build in; on success it replaces ``out``
+    (:func:`replace_tree`), on any error it is deleted, so ``out`` is never half-written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+        replace_tree(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def replace_tree(tmp: Path, out: Path) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from kdas_lab.data.archive import is_archive, replace_tree, safe_extract, sha256_file
+from kdas_lab.data.archive import building_tree, is_archive, safe_extract, sha256_file
 from kdas_lab.data.download import download
 from kdas_lab.data.io import DataError, is_image_file, load_image, load_mask, save_png_atomic, copy_atomic
 from kdas_lab.data.sources import CLINICDB, KVASIR, SOURCES, TEST_SETS, DataSource, pranet_test_stems
@@ -161,12 +160,10 @@ def build_pranet(out: str | os.PathLike, kvasir: str | os.PathLike, clinicdb: st
     for source, src in given.items():  # fail on a missing local path before any work
         if src is not None and not str(src).startswith(("http://", "https://")) and not Path(src).expanduser().exists():
             raise DataError(f"--{source.key} {src}: no such file or folder (get it from {source.landing_page})")
-    out.parent.mkdir(parents=True, exist_ok=True)
     download_dir = Path(download_dir) if download_dir else out.parent / "downloads"
-    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
-    scratch = tmp / "_sources"
     manifest: dict = {"kind": "pranet", "sources": {}, "counts": {}}
-    try:
+    with building_tree(out) as tmp:
+        scratch = tmp / "_sources"
         train_dir, test_root = tmp / "TrainDataset", tmp / "TestDataset"
         for source, src in ((KVASIR, kvasir), (CLINICDB, clinicdb)):
             folder, info = resolve_source(src, source, scratch, download_dir, progress)
@@ -190,10 +187,6 @@ def build_pranet(out: str | os.PathLike, kvasir: str | os.PathLike, clinicdb: st
             manifest["counts"][source.name] = {"test": len(pairs)}
         shutil.rmtree(scratch, ignore_errors=True)
         (tmp / "kdas_data.json").write_text(json.dumps(manifest, indent=1))
-        replace_tree(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm.auto import tqdm
 
-from kdas_lab.data.archive import replace_tree
+from kdas_lab.data.archive import building_tree
 from kdas_lab.data.io import DataError, save_png_atomic
 
 SYNTHETIC_SET = "Synthetic"
@@ -168,17 +166,11 @@ def build_synthetic(out: str | os.PathLike, n_train: int, n_test: int, size: int
         raise ValueError(f"need n_train >= 1, n_test >= 1, size >= 8; got {n_train}, {n_test}, {size}")
     if out.exists() and not overwrite:
         raise DataError(f"{out} already exists (pass overwrite=True / --overwrite to rebuild it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
-    try:
+    with building_tree(out) as tmp:
         _write_set(tmp / "TrainDataset", "syn_train", n_train, size, seed, 0, progress)
         _write_set(tmp / "TestDataset" / SYNTHETIC_SET, "syn_test", n_test, size, seed, 1, progress)
         manifest = {"kind": "synthetic", "n_train": n_train, "n_test": n_test, "size": size, "seed": seed}
         (tmp / "kdas_data.json").write_text(json.dumps(manifest, indent=1))
-        replace_tree(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
