@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -25,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from kdas_lab.atomic import atomic_path
 
 OPSET = 17
 
@@ -77,12 +78,9 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, size: int = 352, opse
     if size % 32:
         raise ValueError(f"export size must be a multiple of 32, got {size}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     wrapped = make_exportable(model)
     x = torch.zeros(1, 3, size, size)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with warnings.catch_warnings():  # tracer warnings about Python-level shape checks
             warnings.simplefilter("ignore")
             torch.onnx.export(wrapped, (x,), tmp, dynamo=False, opset_version=opset,
@@ -91,10 +89,6 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, size: int = 352, opse
         import onnx
 
         onnx.checker.check_model(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

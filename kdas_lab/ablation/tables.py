@@ -15,39 +15,26 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from kdas_lab.atomic import write_text_atomic
 from kdas_lab.ablation.stats import RUN_COLUMNS, check_runs
 
 MARKER = "metrics.json"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
-    _atomic_write_text(path, df.to_csv(index=False))
+    write_text_atomic(path, df.to_csv(index=False))
     return path
 
 
 def write_json(obj: Any, path: str | Path) -> Path:
     path = Path(path)
-    _atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
     return path
 
 

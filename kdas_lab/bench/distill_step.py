@@ -104,6 +104,7 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
     inference; ``models`` maps "student"/"teacher" to the networks (for inspection in tests)."""
     from kdas_lab.losses import KDASLoss, SegOnlyLoss
     from kdas_lab.models import create_model
+    from kdas_lab.train.loop import float32_outputs
 
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -151,20 +152,11 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
                 with torch.no_grad():
                     out_t = teacher(images)
         if amp and not published:
-            out_s, out_t = _to_float(out_s), _to_float(out_t)
+            out_s, out_t = float32_outputs(out_s), float32_outputs(out_t)
         loss(out_s, out_t, masks).total.backward()
         torch.nn.utils.clip_grad_value_(params, 0.5)
         optimizer.step()
     return step, batch, {"student": student, "teacher": teacher}
-
-
-def _to_float(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.float()
-    if isinstance(obj, tuple):
-        items = [_to_float(o) for o in obj]
-        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
-    return obj
 
 
 def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu", steps: int = 3,

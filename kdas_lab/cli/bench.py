@@ -11,13 +11,11 @@ import json
 import os
 from pathlib import Path
 
+from kdas_lab.atomic import write_text_atomic
+
 
 def write_json_atomic(obj, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(obj, indent=2, default=str))
 
 
 def run_from_args(args, json_path: Path | None = None) -> dict:

@@ -3,24 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from kdas_lab.atomic import write_text_atomic
 from kdas_lab.metrics import PROTOCOLS
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def results_dict(df: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -30,9 +18,9 @@ def results_dict(df: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 def write_outputs(df: pd.DataFrame, json_path: Path | None, csv_path: Path | None) -> None:
     if json_path is not None:
-        _write_atomic(json_path, json.dumps(results_dict(df), indent=2) + "\n")
+        write_text_atomic(json_path, json.dumps(results_dict(df), indent=2) + "\n")
     if csv_path is not None:
-        _write_atomic(csv_path, df.to_csv())
+        write_text_atomic(csv_path, df.to_csv())
 
 
 def show(df: pd.DataFrame, reference: bool = False) -> str:

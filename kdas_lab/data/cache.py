@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from kdas_lab.atomic import atomic_path, write_text_atomic
 
 
 def cache_key(folder: Path, size: int, pairs: list[tuple[str, Path, Path]]) -> str:
@@ -27,16 +28,6 @@ def cache_key(folder: Path, size: int, pairs: list[tuple[str, Path, Path]]) -> s
             st = p.stat()
             h.update(f"|{stem}|{p.name}|{st.st_size}|{st.st_mtime_ns}".encode())
     return f"{Path(folder).name}-{size}-{h.hexdigest()[:16]}"
-
-
-def _save_npy_atomic(arr: np.ndarray, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, dst)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def cache_paths(cache_dir: Path, key: str) -> tuple[Path, Path, Path]:
@@ -59,10 +50,8 @@ def load_or_build_cache(cache_dir: str | os.PathLike, key: str, stems: list[str]
     masks = np.empty((n, size, size), np.uint8)
     for i in tqdm(range(n), desc=f"caching {key}", disable=not progress, leave=False):
         images[i], masks[i] = load_resized(i)
-    _save_npy_atomic(images, img_path)
-    _save_npy_atomic(masks, msk_path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{meta_path.name}.", suffix=".tmp", dir=cache_dir)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"stems": stems, "size": size}, f)
-    os.replace(tmp, meta_path)
+    for arr, dst in ((images, img_path), (masks, msk_path)):
+        with atomic_path(dst) as tmp:
+            np.save(tmp, arr)
+    write_text_atomic(meta_path, json.dumps({"stems": stems, "size": size}))
     return np.load(img_path, mmap_mode="r"), np.load(msk_path, mmap_mode="r")

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from kdas_lab.atomic import atomic_path
 from kdas_lab.data.dataset import find_pairs, load_pair
 from kdas_lab.data.synthetic import frame_rng, render_frame
 
@@ -51,15 +51,10 @@ def save_synthetic_grid(path: str | os.PathLike = "docs/img/synthetic_grid.png",
     """Render :func:`synthetic_grid` to a PNG (temp file + ``os.replace``)."""
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig = synthetic_grid(n, size, seed)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return Path(path)

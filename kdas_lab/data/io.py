@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from kdas_lab.atomic import atomic_path
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 TIFF_EXTS = (".tif", ".tiff")
@@ -121,22 +122,11 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         raise DataError(f"cannot read {path}: {exc}") from exc
 
 
-def _tmp_beside(dst: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def save_png_atomic(arr: np.ndarray, dst: str | os.PathLike, compress_level: int = 1) -> Path:
     """Write ``uint8 (H, W)`` or ``(H, W, 3)`` as PNG via a temp file and ``os.replace``."""
-    dst = Path(dst)
-    tmp = _tmp_beside(dst)
-    try:
+    with atomic_path(dst) as tmp:
         Image.fromarray(np.ascontiguousarray(arr)).save(tmp, format="PNG", compress_level=compress_level)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dst
+    return Path(dst)
 
 
 def save_mask_png(mask: np.ndarray, dst: str | os.PathLike) -> Path:
@@ -146,11 +136,6 @@ def save_mask_png(mask: np.ndarray, dst: str | os.PathLike) -> Path:
 
 def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Byte-exact copy (e.g. Kvasir JPEGs: no lossy re-encode) via temp + ``os.replace``."""
-    dst = Path(dst)
-    tmp = _tmp_beside(dst)
-    try:
+    with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dst
+    return Path(dst)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
@@ -22,6 +21,7 @@ import torch
 from timm.models.pvt_v2 import checkpoint_filter_fn
 from torch import nn
 
+from kdas_lab.atomic import atomic_path
 from kdas_lab.models.polyp_pvt import VARIANTS
 
 FORMAT = "kdas_lab"
@@ -185,18 +185,9 @@ def _plain(obj: Any, where: str) -> Any:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, config: dict | None = None,

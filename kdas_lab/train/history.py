@@ -14,14 +14,13 @@ from typing import Any
 
 import pandas as pd
 
+from kdas_lab.atomic import atomic_path
+
 
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+    return Path(path)
 
 
 class EpochMeter:

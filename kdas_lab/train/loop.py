@@ -42,12 +42,12 @@ def amp_dtype(cfg: Config, device: torch.device) -> torch.dtype | None:
     return torch.float16 if cfg.extra.get("amp_dtype") == "float16" else torch.bfloat16
 
 
-def _float32(obj):
+def float32_outputs(obj):
     """Cast the tensors of a (nested) NamedTuple of outputs to fp32 so losses run in full precision."""
     if isinstance(obj, torch.Tensor):
         return obj.float()
     if isinstance(obj, tuple):
-        items = [_float32(o) for o in obj]
+        items = [float32_outputs(o) for o in obj]
         return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
     return obj
 
@@ -104,7 +104,7 @@ class Trainer:
             if self.teacher is not None:
                 with torch.no_grad():
                     teacher_out = self.teacher(images)
-        out = self.loss(_float32(student_out), _float32(teacher_out), masks)
+        out = self.loss(float32_outputs(student_out), float32_outputs(teacher_out), masks)
         self.scaler.scale(out.total).backward()
         if self.loss_params:
             all_reduce_mean_([p.grad for p in self.loss_params if p.grad is not None], self.info)

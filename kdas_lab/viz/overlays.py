@@ -12,6 +12,8 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from kdas_lab.atomic import atomic_path
+
 PRED_COLOR = (255, 64, 0)
 GT_COLOR = (0, 200, 80)
 
@@ -64,9 +66,6 @@ def overlay_grid(images: Sequence[np.ndarray], gts: Sequence[np.ndarray],
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Atomic ``savefig`` (temporary file + ``os.replace``); the format comes from the suffix."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    return Path(path)
