@@ -3,6 +3,10 @@
 Profiles:
 - ``fast``: tiny synthetic images and a few steps, so CI runs every notebook on 2 CPU cores.
 - ``course``: a real but affordable recipe (augmentation on, cosine schedule, 256 px).
+- ``laptop``: the converged from-scratch CPU recipe on the real PraNet data (128 px, one scale,
+  augmentation, linear warm-up then cosine decay, one torch thread); the teacher trains for
+  ``teacher_epochs``, far longer than the students' ``epochs`` (it is trained once and reused).
+  The recipe study behind it is in ``docs/results.md``.
 - ``paper``: the published KDAS / Polyp-PVT recipe (352 px, 99 epochs, batch 16, constant lr,
   clipping by value 0.5, no augmentation in effect).
 """
@@ -14,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROFILES = ("fast", "course", "paper")
+PROFILES = ("fast", "laptop", "course", "paper")
+AUGMENT_MODES = ("random", "dihedral")
 
 
 @dataclass
@@ -26,6 +31,7 @@ class Config:
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1" | "mps"
     seed: int = 0
     num_workers: int = 2
+    threads: int | None = None  # torch CPU threads for training; None = torch's default
     # models
     teacher: str = "polyp_pvt_b2"
     student: str = "polyp_pvt_b0"
@@ -34,6 +40,7 @@ class Config:
     image_size: int = 256
     multiscale: tuple[float, ...] = (0.75, 1.0, 1.25)
     augment: bool = True
+    augment_mode: str = "random"  # "random" (continuous v2 augmentation) | "dihedral" (8 flips/rotations)
     val_fraction: float = 0.1
     split_by_sequence: bool = False
     cache: bool = False
@@ -41,10 +48,12 @@ class Config:
     synthetic_test: int = 100
     # optimisation
     epochs: int = 20
+    teacher_epochs: int | None = None  # epochs of train-teacher; None = ``epochs``
     batch_size: int = 8
     lr: float = 1e-4
     weight_decay: float = 1e-4
     lr_schedule: str = "cosine"  # "constant" | "cosine" | "poly"
+    warmup_epochs: float = 0.0  # linear warm-up length, in epochs
     clip_mode: str = "value"  # "value" | "norm" | "none"
     clip_value: float = 0.5
     amp: bool | None = None  # None = bf16 on CUDA, off on CPU
@@ -55,18 +64,38 @@ class Config:
     temperature: float = 2.0
     alpha: float = 0.3
     legacy_bce: bool = False
+    labelled_fraction: float = 1.0  # share of training images whose masks the student may use
+    teacher_cache: bool = False  # teacher P1/P2 computed once per (image, view, size) when exact
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.profile in PROFILES, f"profile must be one of {', '.join(PROFILES)}"),
+            (self.lr_schedule in ("constant", "cosine", "poly"), "lr_schedule must be constant, cosine or poly"),
+            (self.clip_mode in ("value", "norm", "none"), "clip_mode must be value, norm or none"),
+            (0.0 < self.labelled_fraction <= 1.0, "labelled_fraction must be in (0, 1]"),
+            (self.warmup_epochs >= 0.0, "warmup_epochs must be >= 0"),
+            (self.augment_mode in AUGMENT_MODES, "augment_mode must be random or dihedral"),
+            (self.threads is None or self.threads >= 1, "threads must be >= 1 (or None)"),
+            (self.teacher_epochs is None or self.teacher_epochs >= 1, "teacher_epochs must be >= 1 (or None)"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"Config: {message}")
 
     @classmethod
     def from_profile(cls, profile: str, **overrides: Any) -> "Config":
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
-        base = {"fast": _FAST, "course": _COURSE, "paper": _PAPER}[profile]
+        base = {"fast": _FAST, "laptop": _LAPTOP, "course": _COURSE, "paper": _PAPER}[profile]
         return cls(profile=profile, **{**base, **overrides})
 
     @classmethod
     def from_env(cls, profile: str | None = None, **overrides: Any) -> "Config":
-        """Profile from ``KDAS_FAST=1`` (else ``course``), paths and device from the environment."""
+        """Profile from ``KDAS_PROFILE``, else ``KDAS_FAST=1`` (``fast``), else ``course``; paths and device
+        from the environment."""
+        if profile is None and os.environ.get("KDAS_PROFILE"):
+            profile = os.environ["KDAS_PROFILE"]
         if profile is None:
             profile = "fast" if os.environ.get("KDAS_FAST", "0") not in ("", "0", "false") else "course"
         env: dict[str, Any] = {}
@@ -109,6 +138,11 @@ _FAST: dict[str, Any] = dict(
     data_dir=Path("data/synthetic_fast"), image_size=64, multiscale=(1.0,), epochs=2, batch_size=4,
     synthetic_train=24, synthetic_test=8, num_workers=0, max_steps_per_epoch=4,
     lr=5e-4, lr_schedule="constant",
+)
+_LAPTOP: dict[str, Any] = dict(
+    data_dir=Path("data/pranet"), image_size=128, multiscale=(1.0,), augment=True, cache=True,
+    num_workers=0, threads=1, batch_size=8, lr=1e-3, warmup_epochs=1.0, lr_schedule="cosine",
+    clip_mode="norm", clip_value=1.0, epochs=6, teacher_epochs=16,
 )
 _COURSE: dict[str, Any] = dict()
 _PAPER: dict[str, Any] = dict(

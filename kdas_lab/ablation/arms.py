@@ -102,6 +102,12 @@ _ALL = tuple(a for a in ARMS if a != "kdas_official")
 PRESETS: dict[str, dict[str, Any]] = {
     # A CI-sized check of the whole pipeline: two arms, two seeds, tiny synthetic data.
     "fast": {"profile": "fast", "arms": ("no_kd", "kdas"), "seeds": 2},
+    # The CPU study (docs/results.md): KDAS and its parts against no-KD and logit KD, laptop recipe.
+    "laptop": {"profile": "laptop", "arms": ("no_kd", "kdas", "kdas_at_only", "kdas_sgm_only",
+                                             "kdas_official", "kd"), "seeds": 3},
+    # Label-scarce: the student reads 10 % of the masks; the teacher (trained on all) sees every image.
+    "laptop-scarce": {"profile": "laptop", "arms": ("no_kd", "kdas", "kd"), "seeds": 3,
+                      "set": {"labelled_fraction": 0.1}},
     # The full ablation at the affordable course recipe.
     "course": {"profile": "course", "arms": _ALL, "seeds": 3},
     # The published recipe, with the bit-for-bit official KDAS arm added.
@@ -167,7 +173,7 @@ def preset_grid(name: str, seeds: int | list[int] | None = None) -> Grid:
         raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
     p = PRESETS[name]
     return Grid(arms=[get_arm(a) for a in p["arms"]], seeds=seed_list(seeds or p["seeds"]),
-                profile=p["profile"], source=f"preset {name!r}")
+                profile=p["profile"], overrides=dict(p.get("set", {})), source=f"preset {name!r}")
 
 
 def _parse_arm(entry: Any, where: str) -> list[Arm]:

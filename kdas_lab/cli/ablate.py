@@ -15,12 +15,8 @@ import argparse
 from pathlib import Path
 
 from kdas_lab.ablation.arms import ARMS, PRESETS, Grid, get_arm, load_grid, preset_grid, seed_list
-from kdas_lab.cli.common import add_config_args, config_from_args
+from kdas_lab.cli.common import FLAG_FIELDS, add_config_args, config_from_args
 from kdas_lab.config import Config
-
-# CLI flags of add_config_args and the Config fields they set (for "flags win over the grid").
-_FLAG_FIELDS = {"data": "data_dir", "device": "device", "epochs": "epochs", "batch_size": "batch_size",
-                "image_size": "image_size", "lr": "lr", "seed": "seed"}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -53,7 +49,8 @@ def build_grid_and_config(args: argparse.Namespace) -> tuple[Grid, Config]:
     if args.profile is None:
         args.profile = grid.profile
     cfg = config_from_args(args)
-    cli_keys = {f for flag, f in _FLAG_FIELDS.items() if getattr(args, flag, None) is not None}
+    # flags and --set win over the grid's settings
+    cli_keys = {f for flag, f in FLAG_FIELDS.items() if getattr(args, flag, None) is not None}
     cli_keys |= {item.partition("=")[0] for item in args.set}
     grid_overrides = {k: _grid_value(k, v) for k, v in grid.overrides.items() if k not in cli_keys}
     return grid, cfg.replace(**grid_overrides)
@@ -86,7 +83,8 @@ def register(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("what to run")
     src.add_argument("--preset", choices=list(PRESETS), default=None,
-                     help="built-in grid: fast (2 arms, CI-sized), course, paper")
+                     help="built-in grid: fast (2 arms, CI-sized), laptop (the CPU KDAS study: 6 arms x 3 "
+                          "seeds), laptop-scarce (no-KD / KDAS / KD with 10%% of the masks), course, paper")
     src.add_argument("--grid", type=Path, default=None, help="YAML grid (see configs/ablation_example.yaml)")
     src.add_argument("--arms", default=None,
                      help=f"comma-separated arms (the grid's or registered) replacing the grid's list; "

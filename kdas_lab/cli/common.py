@@ -12,7 +12,8 @@ from kdas_lab.config import PROFILES, Config
 def add_config_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("configuration (profile first, then overrides)")
     g.add_argument("--profile", choices=PROFILES, default=None,
-                   help="fast | course | paper (default: fast if KDAS_FAST=1, else course)")
+                   help="fast | laptop | course | paper (default: KDAS_PROFILE, else fast if KDAS_FAST=1, "
+                        "else course)")
     g.add_argument("--data", type=Path, default=None, help="dataset root (PraNet layout)")
     g.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
     g.add_argument("--epochs", type=int, default=None)
@@ -20,15 +21,22 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-size", type=int, default=None)
     g.add_argument("--lr", type=float, default=None)
     g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--labelled-fraction", type=float, default=None, metavar="F",
+                   help="label-scarce training: the student reads masks of only this share of the training "
+                        "images (a seeded subset); distillation terms still use every image, a run without "
+                        "a teacher trains on the labelled subset only (default 1.0)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other Config field, value parsed as JSON when possible (repeatable)")
 
 
+# The flags of add_config_args (argparse dest) and the Config fields they set.
+FLAG_FIELDS = {"data": "data_dir", "device": "device", "epochs": "epochs", "batch_size": "batch_size",
+               "image_size": "image_size", "lr": "lr", "seed": "seed", "labelled_fraction": "labelled_fraction"}
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     overrides: dict = {}
-    for flag, name in (("data", "data_dir"), ("device", "device"), ("epochs", "epochs"),
-                       ("batch_size", "batch_size"), ("image_size", "image_size"),
-                       ("lr", "lr"), ("seed", "seed")):
+    for flag, name in FLAG_FIELDS.items():
         value = getattr(args, flag, None)
         if value is not None:
             overrides[name] = value

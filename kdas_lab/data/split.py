@@ -74,3 +74,16 @@ def train_val_split(train_folder: str | os.PathLike, val_fraction: float = 0.1, 
     if not stems:
         raise DataError(f"{Path(train_folder) / 'images'} holds no images")
     return split_stems(stems, val_fraction, seed, by_sequence)
+
+
+def labelled_subset(stems: list[str], fraction: float, seed: int = 0) -> list[str]:
+    """The stems whose masks a label-scarce run may use: ``max(1, round(n * fraction))`` of ``stems``,
+    drawn with ``seed`` (so arms trained with one seed share one subset); sorted."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"labelled_fraction must be in (0, 1], got {fraction}")
+    stems = sorted(set(stems))
+    if fraction == 1.0:
+        return stems
+    k = max(1, int(round(len(stems) * fraction)))
+    order = np.random.default_rng([seed, 1]).permutation(len(stems))[:k]
+    return sorted(stems[i] for i in order)

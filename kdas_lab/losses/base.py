@@ -35,11 +35,26 @@ def detach_tree(obj: Any) -> Any:
     return obj
 
 
-def seg_both_heads(student: Any, mask: torch.Tensor, legacy_bce: bool = False) -> torch.Tensor:
-    """``structure_loss(P1, G) + structure_loss(P2, G)`` (scalar); mask ``(B, 1, H, W)``."""
+def seg_both_heads(student: Any, mask: torch.Tensor, legacy_bce: bool = False,
+                   labelled: torch.Tensor | None = None) -> torch.Tensor:
+    """``structure_loss(P1, G) + structure_loss(P2, G)`` (scalar); mask ``(B, 1, H, W)``.
+
+    ``labelled`` (bool ``(B,)``, label-scarce training): the loss is taken over the labelled samples
+    only (their batch mean), and is 0 (still connected to the graph) when none is labelled.
+    """
+    if labelled is not None:
+        if not bool(labelled.any()):
+            return student.p1.sum() * 0.0 + student.p2.sum() * 0.0
+        student = _Heads(student.p1[labelled], student.p2[labelled])  # (L, 1, H, W) each
+        mask = mask[labelled]  # (L, 1, H, W)
     weight = boundary_weight(mask.to(student.p1.dtype))  # (B, 1, H, W), shared by both heads
     return (structure_loss(student.p1, mask, legacy_bce, weight=weight)
             + structure_loss(student.p2, mask, legacy_bce, weight=weight))
+
+
+class _Heads(NamedTuple):
+    p1: torch.Tensor
+    p2: torch.Tensor
 
 
 class SegOnlyLoss(nn.Module):
@@ -82,10 +97,13 @@ class DistillationLoss(nn.Module):
     def distill_term(self, student: Any, teacher: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
-    def forward(self, student: Any, teacher: Any, mask: torch.Tensor) -> LossOutput:
+    def forward(self, student: Any, teacher: Any, mask: torch.Tensor,
+                labelled: torch.Tensor | None = None) -> LossOutput:
+        """``labelled`` (bool ``(B,)``): the segmentation part uses only these samples' masks; the
+        distillation term always uses every sample (label-scarce training)."""
         if teacher is None:
             raise ValueError(f"loss {self.name!r} needs the teacher's outputs; got teacher=None")
-        seg = seg_both_heads(student, mask, self.legacy_bce)
+        seg = seg_both_heads(student, mask, self.legacy_bce, labelled)
         term, parts = self.distill_term(student, detach_tree(teacher))
         total = (1 - self.alpha) * seg + self.alpha * term
         components = {"seg": seg.detach(), **{k: v.detach() for k, v in parts.items()}}

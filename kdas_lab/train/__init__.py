@@ -34,6 +34,8 @@ def train_model(cfg: Config, *, out_dir, method: str = "none", teacher=None, stu
     from kdas_lab.models import create_model
     from kdas_lab.train.builders import load_teacher
 
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     info, device = init_distributed(device)
     try:
@@ -54,7 +56,9 @@ def train_model(cfg: Config, *, out_dir, method: str = "none", teacher=None, stu
 
 
 def train_teacher(cfg: Config, out_dir, *, resume: bool = False, **kwargs) -> TrainResult:
-    """Train ``cfg.teacher`` (Polyp-PVT, PVTv2-B2) with the segmentation loss alone."""
+    """Train ``cfg.teacher`` (Polyp-PVT, PVTv2-B2) with the segmentation loss alone, on every label,
+    for ``cfg.teacher_epochs`` (default ``cfg.epochs``)."""
+    cfg = cfg.replace(method="none", labelled_fraction=1.0, epochs=cfg.teacher_epochs or cfg.epochs)
     return train_model(cfg, out_dir=out_dir, method="none", student_name=cfg.teacher, resume=resume, **kwargs)
 
 

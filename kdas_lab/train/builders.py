@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from kdas_lab.config import Config
 from kdas_lab.train.distributed import DistInfo
@@ -20,24 +20,37 @@ def train_folder(cfg: Config) -> Path:
     return folder
 
 
-def build_loaders(cfg: Config, info: DistInfo, device: torch.device):
+def build_loaders(cfg: Config, info: DistInfo, device: torch.device, distilling: bool = False):
     """Train loader (shuffled, seeded generator, DistributedSampler under DDP) and validation loader.
 
-    Returns ``(train_loader, val_loader_or_None, generator, sampler_or_None)``. The validation split is
-    ``train_val_split`` of TrainDataset: test sets are never used for model selection.
+    Returns ``(train_loader, val_loader_or_None, generator, sampler_or_None, labelled_stems)``. The
+    validation split is ``train_val_split`` of TrainDataset: test sets are never used for model
+    selection. With ``cfg.labelled_fraction < 1`` only ``labelled_stems`` (a seeded subset of the
+    training stems) may give masks: a distilling run still sees every training image (the trainer
+    masks the segmentation loss), a teacher-free run sees the labelled images only, drawn with
+    replacement to the full set's epoch length (equal steps, equal compute).
     """
     from kdas_lab.data import PolypDataset, train_val_split
+    from kdas_lab.data.split import labelled_subset
 
     folder = train_folder(cfg)
     train_stems, val_stems = train_val_split(folder, val_fraction=cfg.val_fraction, seed=cfg.seed,
                                              by_sequence=cfg.split_by_sequence)
+    labelled = labelled_subset(train_stems, cfg.labelled_fraction, cfg.seed)
+    scarce_no_teacher = len(labelled) < len(train_stems) and not distilling
+    if len(labelled) < len(train_stems) and info.enabled:
+        raise ValueError("labelled_fraction < 1 is not supported under torchrun (DDP) yet")
     cache_dir = Path(cfg.data_dir) / ".kdas_cache" if cfg.cache else None
-    train_ds = PolypDataset(folder, cfg.image_size, augment=cfg.augment, stems=train_stems, cache_dir=cache_dir)
+    # dihedral views are applied by the trainer (which records them), not by the dataset
+    train_ds = PolypDataset(folder, cfg.image_size, augment=cfg.augment and cfg.augment_mode == "random",
+                            stems=labelled if scarce_no_teacher else train_stems, cache_dir=cache_dir)
     generator = torch.Generator().manual_seed(cfg.seed)
     sampler = None
     if info.enabled:
         sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank,
                                      shuffle=True, seed=cfg.seed)
+    elif scarce_no_teacher:
+        sampler = RandomSampler(train_ds, replacement=True, num_samples=len(train_stems), generator=generator)
     common = dict(num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
                   persistent_workers=False)
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
@@ -46,7 +59,7 @@ def build_loaders(cfg: Config, info: DistInfo, device: torch.device):
     if val_stems:
         val_ds = PolypDataset(folder, cfg.image_size, augment=False, stems=val_stems, cache_dir=cache_dir)
         val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False, **common)
-    return train_loader, val_loader, generator, sampler
+    return train_loader, val_loader, generator, sampler, labelled
 
 
 def load_teacher(teacher, device: torch.device, channels_last: bool = False) -> torch.nn.Module | None:

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from kdas_lab.config import Config
-from kdas_lab.train import builders, numerics
+from kdas_lab.data.views import apply_views, draw_views
+from kdas_lab.train import builders, numerics, teacher_cache
 from kdas_lab.train.distributed import DistInfo, all_reduce_mean_, barrier
 from kdas_lab.train.history import EpochMeter, History
 from kdas_lab.train.schedule import apply_lr, lr_at
@@ -73,15 +74,23 @@ class Trainer:
         self.amp_dtype = amp_dtype(cfg, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.sizes = cfg.train_sizes()
-        self.train_loader, self.val_loader, self.generator, self.sampler = builders.build_loaders(cfg, info, device)
+        self.distilling = teacher is not None and getattr(loss, "needs_teacher", True)
+        (self.train_loader, self.val_loader, self.generator, self.sampler,
+         labelled) = builders.build_loaders(cfg, info, device, distilling=self.distilling)
+        # label-scarce distillation: the stems whose masks the segmentation loss may read
+        self.labelled = set(labelled) if self.distilling and cfg.labelled_fraction < 1.0 else None
         self.steps_per_epoch = len(self.train_loader)
         if cfg.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_steps_per_epoch)
         self.total_steps = max(1, cfg.epochs * self.steps_per_epoch * len(self.sizes))
+        self.warmup_steps = int(round(cfg.warmup_epochs * self.steps_per_epoch * len(self.sizes)))
         self.step, self.start_epoch = 0, 1
         self.best_val, self.best_epoch = -1.0, 0
         self.history = History()
         self.show_progress = show_progress and info.is_main
+        # finite augmentation: each sample shown as one of 8 dihedral views drawn from self.generator
+        self.dihedral = cfg.augment and cfg.augment_mode == "dihedral"
+        self.teacher_cache = teacher_cache.for_trainer(self) if cfg.teacher_cache else None
 
     # ------------------------------------------------------------------ one optimizer step
     def _autocast(self):
@@ -89,22 +98,30 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def train_step(self, images: torch.Tensor, masks: torch.Tensor, size: int, epoch: int) -> dict[str, float]:
-        """One optimizer step at one scale; returns the loss components as floats."""
+    def train_step(self, images: torch.Tensor, masks: torch.Tensor, size: int, epoch: int,
+                   labelled: torch.Tensor | None = None, keys: tuple | None = None) -> dict[str, float]:
+        """One optimizer step at one scale; returns the loss components as floats.
+
+        ``labelled`` (bool ``(B,)``, label-scarce distillation): which samples' masks the loss may use.
+        ``keys`` ``(stems, views or None)``: with a teacher cache, the teacher's maps are read from it.
+        """
         if images.shape[-1] != size or images.shape[-2] != size:
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=True)  # (B, 3, s, s)
             masks = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=True)  # (B, 1, s, s)
         images = images.contiguous(memory_format=self.memory_format)
-        lr = lr_at(self.step, self.total_steps, self.cfg.lr, self.cfg.lr_schedule)
+        lr = lr_at(self.step, self.total_steps, self.cfg.lr, self.cfg.lr_schedule, self.warmup_steps)
         apply_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             student_out = self.net(images)
             teacher_out = None
-            if self.teacher is not None:
+            if self.distilling and self.teacher_cache is not None and keys is not None:
+                teacher_out = self.teacher_cache.lookup(*keys, size, self.device)  # p1, p2 (B, 1, s, s)
+            elif self.distilling:  # a teacher no loss term reads is not run
                 with torch.no_grad():
                     teacher_out = self.teacher(images)
-        out = self.loss(float32_outputs(student_out), float32_outputs(teacher_out), masks)
+        kwargs = {} if labelled is None else {"labelled": labelled}
+        out = self.loss(float32_outputs(student_out), float32_outputs(teacher_out), masks, **kwargs)
         self.scaler.scale(out.total).backward()
         if self.loss_params:
             all_reduce_mean_([p.grad for p in self.loss_params if p.grad is not None], self.info)
@@ -134,7 +151,7 @@ class Trainer:
     # ------------------------------------------------------------------ epoch, validation
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
-        if self.sampler is not None:
+        if hasattr(self.sampler, "set_epoch"):  # DistributedSampler
             self.sampler.set_epoch(epoch)
         meter = EpochMeter()
         bar = tqdm(total=self.steps_per_epoch * len(self.sizes), desc=f"epoch {epoch}/{self.cfg.epochs}",
@@ -144,8 +161,16 @@ class Trainer:
                 break
             images = batch["image"].to(self.device, non_blocking=True)  # (B, 3, S, S)
             masks = batch["mask"].to(self.device, non_blocking=True)  # (B, 1, S, S)
+            views = None
+            if self.dihedral:
+                views = draw_views(images.shape[0], self.generator)  # (B,)
+                images, masks = apply_views(images, views), apply_views(masks, views)  # (B, C, S, S)
+            keys = (batch["stem"], views) if self.teacher_cache is not None else None
+            labelled = None
+            if self.labelled is not None:
+                labelled = torch.tensor([s in self.labelled for s in batch["stem"]], device=self.device)  # (B,)
             for size in self.sizes:
-                comps = self.train_step(images, masks, size, epoch)
+                comps = self.train_step(images, masks, size, epoch, labelled, keys)
                 meter.update(comps)
                 bar.set_postfix(loss=f"{comps['total']:.4f}")
                 bar.update(1)
