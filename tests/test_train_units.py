@@ -116,3 +116,10 @@ def test_amp_policy(amp, device, expected):
     from kdas_lab.train.loop import amp_dtype
 
     assert amp_dtype(Config(amp=amp), torch.device(device)) == expected
+
+
+def test_nonfinite_names_fused_mixed_dtypes_and_large_values():
+    big = torch.full((4,), 3e38)  # finite, though its L2 norm would overflow
+    named = [("big", big), ("half", torch.tensor([1.0, float("-inf")], dtype=torch.float16)),
+             ("int", torch.tensor([1, 2])), ("empty", torch.empty(0)), ("bf", torch.ones(3, dtype=torch.bfloat16))]
+    assert numerics.nonfinite_names(named) == ["half"]

@@ -38,6 +38,7 @@ class ATLoss(DistillationLoss):
     """Attention transfer (p=2) on stages 2-4, weighted ``beta / 2`` (see module docstring)."""
 
     name = "at"
+    teacher_fields = ("features",)
 
     def __init__(self, alpha: float = 0.3, legacy_bce: bool = False, beta: float = 1000.0, p: float = 2.0,
                  stages: tuple[int, ...] = (1, 2, 3)):

@@ -42,6 +42,7 @@ class CWDLoss(DistillationLoss):
     def __init__(self, alpha: float = 0.3, legacy_bce: bool = False, tau: float = 4.0, features: bool = True):
         super().__init__(alpha=alpha, legacy_bce=legacy_bce)
         self.tau, self.features = float(tau), bool(features)
+        self.teacher_fields = ("p1", "p2", "features") if self.features else ("p1", "p2")
 
     def distill_term(self, student: Any, teacher: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         pairs = [(student.p1, teacher.p1), (student.p2, teacher.p2)]

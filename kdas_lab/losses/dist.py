@@ -39,6 +39,7 @@ class DISTLoss(DistillationLoss):
     """DIST intra-class Pearson relation on both heads, times T^2 (see module docstring)."""
 
     name = "dist"
+    teacher_fields = ("p1", "p2")  # what it reads of the teacher output (a teacher cache serves these)
 
     def __init__(self, temperature: float = 2.0, alpha: float = 0.3, legacy_bce: bool = False):
         super().__init__(alpha=alpha, legacy_bce=legacy_bce)

@@ -38,6 +38,7 @@ class FitNetLoss(DistillationLoss):
     """FitNets hint on one backbone stage through a trainable 1x1 adapter (see module docstring)."""
 
     name = "fitnet"
+    teacher_fields = ("features",)
 
     def __init__(self, student_channels: int, teacher_channels: int, alpha: float = 0.3,
                  legacy_bce: bool = False, stage: int = 2):

@@ -65,6 +65,8 @@ class KDASLoss(DistillationLoss):
     scale ``L_AT`` / ``L_SGM`` inside the alpha part (ablations; 1.0 = the method).
     """
 
+    teacher_fields = ("p1", "p2")  # what it reads of the teacher output (a teacher cache serves these)
+
     def __init__(self, mode: str = "kdas", temperature: float = 2.0, alpha: float = 0.3,
                  legacy_bce: bool | None = None, at_weight: float = 1.0, sgm_weight: float = 1.0):
         if mode not in KDAS_MODES:

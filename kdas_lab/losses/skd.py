@@ -47,6 +47,7 @@ class SKDLoss(DistillationLoss):
     """Pixel-wise (Bernoulli KL, both heads) + pair-wise (pooled cfm affinity) KD; see module docstring."""
 
     name = "skd"
+    teacher_fields = ("features",)
 
     def __init__(self, alpha: float = 0.3, legacy_bce: bool = False, pixel_weight: float = 10.0,
                  pair_weight: float = 1.0, scale: float = 0.5):

@@ -31,15 +31,12 @@ def clip_gradients(params: list[torch.Tensor], mode: str, value: float) -> None:
 def nonfinite_names(named: Iterable[tuple[str, torch.Tensor]]) -> list[str]:
     """Names whose tensor has a NaN or inf: one fused ``_foreach_norm(inf)`` (the max-abs is finite
     iff every element is) and one host sync for the whole list; names only on failure."""
-    named = [(n, t) for n, t in named if t is not None]
+    named = [(n, t) for n, t in named if t is not None and t.is_floating_point() and t.numel()]  # others: finite
     if not named:
         return []
-    tensors = [t.detach() for _, t in named]
-    if all(t.is_floating_point() and t.numel() > 0 for t in tensors):
-        norms = torch._foreach_norm(tensors, float("inf"))  # one 0-d max-abs per tensor, fused kernels
-    else:  # integer or empty tensors: the per-tensor path
-        norms = [t.abs().amax().float() if t.numel() else t.new_zeros((), dtype=torch.float32) for t in tensors]
-    flags = torch.stack([n.float().to(tensors[0].device) for n in norms]).isfinite()  # (T,)
+    norms = torch._foreach_norm([t.detach() for _, t in named], float("inf"))  # one 0-d max|x| per tensor
+    dev = named[0][1].device
+    flags = torch.stack([v.to(dev, torch.float32) for v in norms]).isfinite()  # (T,)
     if bool(flags.all()):
         return []
     return [n for (n, _), ok in zip(named, flags.tolist()) if not ok]

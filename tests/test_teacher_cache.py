@@ -1,0 +1,153 @@
+"""Dihedral views and the teacher-output cache (CPU, 64 px synthetic data, tiny B0 models)."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kdas_lab.config import Config
+from kdas_lab.data.views import N_VIEWS, apply_view, apply_views, draw_views
+from kdas_lab.losses import create_loss
+from kdas_lab.models import create_model
+from kdas_lab.train import teacher_cache as tc
+from kdas_lab.train.loop import Trainer
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory, one_thread):
+    from kdas_lab.data import build_synthetic
+
+    return build_synthetic(tmp_path_factory.mktemp("syn") / "data", n_train=6, n_test=2, size=64, seed=0)
+
+
+def tiny_cfg(root, **kw):
+    base = dict(data_dir=Path(root), device="cpu", epochs=1, batch_size=2, max_steps_per_epoch=2, val_fraction=0.0,
+                num_workers=0, teacher="polyp_pvt_b0", student="polyp_pvt_b0", augment=True,
+                augment_mode="dihedral", teacher_cache=True, method="kdas")
+    return Config.from_profile("fast", **{**base, **kw})
+
+
+def make_trainer(cfg, tmp_path, teacher_seed=1, method="kdas"):
+    torch.manual_seed(0)
+    student = create_model("polyp_pvt_b0")
+    torch.manual_seed(teacher_seed)
+    teacher = create_model("polyp_pvt_b0").eval().requires_grad_(False)
+    loss = create_loss(method, cfg)
+    return Trainer(cfg, out_dir=tmp_path, student=student, loss=loss, device=torch.device("cpu"),
+                   teacher=teacher, method=method, show_progress=False)
+
+
+def test_views_hand_values_identity_and_distinct():
+    x = torch.tensor([[1, 2], [3, 4]])
+    assert torch.equal(apply_view(x, 0), x)
+    assert apply_view(x, 1).tolist() == [[2, 4], [1, 3]]  # 90 deg counter-clockwise
+    assert apply_view(x, 2).tolist() == [[4, 3], [2, 1]]
+    assert apply_view(x, 4).tolist() == [[2, 1], [4, 3]]  # left-right flip
+    img = torch.arange(2 * 9).view(2, 3, 3)  # (C, S, S), no symmetry
+    outs = {tuple(apply_view(img, v).flatten().tolist()) for v in range(N_VIEWS)}
+    assert len(outs) == N_VIEWS
+    with pytest.raises(ValueError, match="0..7"):
+        apply_view(img, 8)
+
+
+def test_apply_views_per_sample_and_draws_from_generator():
+    batch = torch.randn(5, 3, 4, 4)
+    views = draw_views(5, torch.Generator().manual_seed(3))
+    assert torch.equal(views, draw_views(5, torch.Generator().manual_seed(3))) and views.max() < N_VIEWS
+    out = apply_views(batch, views)
+    for i in range(5):
+        assert torch.equal(out[i], apply_view(batch[i], int(views[i])))
+
+
+def test_unavailable_reasons(data_root):
+    cfg = tiny_cfg(data_root)
+    kd, at = create_loss("kd", cfg), create_loss("at", cfg)
+    assert tc.unavailable_reason(cfg, kd, distilling=True) is None
+    assert tc.unavailable_reason(cfg.replace(augment=False, augment_mode="random"), kd, True) is None
+    assert "continuous random" in tc.unavailable_reason(cfg.replace(augment_mode="random"), kd, True)
+    assert "features" in tc.unavailable_reason(cfg, at, True)
+    assert "features" in tc.unavailable_reason(cfg, create_loss("cwd", cfg), True)
+    assert tc.unavailable_reason(cfg, create_loss("cwd", cfg.replace(extra={"cwd_features": False})), True) is None
+    assert "unknown" in tc.unavailable_reason(cfg, torch.nn.Module(), True)
+    assert "torchrun" in tc.unavailable_reason(cfg, kd, True, distributed=True)
+
+
+def test_trainer_logs_why_it_keeps_the_live_teacher(data_root, tmp_path, capsys):
+    trainer = make_trainer(tiny_cfg(data_root, augment_mode="random"), tmp_path)
+    assert trainer.teacher_cache is None
+    assert "keeping the live teacher (augment_mode='random'" in capsys.readouterr().out
+
+
+def test_cached_loss_and_gradients_equal_live_teacher(data_root, tmp_path):
+    """Cache vs a live teacher whose maps are rounded to float16: same loss and student gradients."""
+    trainer = make_trainer(tiny_cfg(data_root), tmp_path)
+    cache = trainer.teacher_cache
+    assert cache is not None and cache.paths[0].parent == Path(data_root) / ".kdas_cache" / "teacher"
+    batch = next(iter(trainer.train_loader))
+    views = torch.tensor([3, 6])
+    images, masks = apply_views(batch["image"], views), apply_views(batch["mask"], views)  # (2, C, 64, 64)
+    cached = cache.lookup(batch["stem"], views, 64, torch.device("cpu"))
+    with torch.no_grad():
+        live = trainer.teacher(images)
+    rounded = tc.CachedTeacherOutput(live.p1.half().float(), live.p2.half().float())
+    torch.testing.assert_close(cached.p1, rounded.p1, atol=1e-6, rtol=0)
+    torch.testing.assert_close(cached.p2, rounded.p2, atol=1e-6, rtol=0)
+    assert (cached.p1 - live.p1).abs().max() > 0  # it is float16 storage, not a copy of the live maps
+
+    def loss_and_grads(teacher_out):
+        trainer.model.zero_grad(set_to_none=True)
+        out = trainer.loss(trainer.model(images), teacher_out, masks)
+        out.total.backward()
+        return out.total.detach(), [p.grad.clone() for p in trainer.model.parameters() if p.grad is not None]
+
+    trainer.model.eval()  # no drop-path randomness between the two passes
+    loss_c, grads_c = loss_and_grads(cached)
+    loss_l, grads_l = loss_and_grads(rounded)
+    torch.testing.assert_close(loss_c, loss_l, atol=1e-6, rtol=0)
+    assert len(grads_c) == len(grads_l) > 0
+    for a, b in zip(grads_c, grads_l):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_training_steps_skip_the_teacher_forward(data_root, tmp_path):
+    trainer = make_trainer(tiny_cfg(data_root), tmp_path)
+    trainer.teacher.forward = lambda *a, **k: (_ for _ in ()).throw(AssertionError("teacher was run"))
+    means = trainer.train_epoch(1)
+    assert np.isfinite(means["total"]) and trainer.step == 2
+
+
+def test_changed_teacher_data_or_corrupt_file_rebuilds(data_root, tmp_path, capsys):
+    import shutil
+
+    from kdas_lab.data import PolypDataset
+
+    folder = tmp_path / "TrainDataset"
+    shutil.copytree(Path(data_root) / "TrainDataset", folder)
+    ds = PolypDataset(folder, 64)
+    torch.manual_seed(1)
+    teacher = create_model("polyp_pvt_b0").eval()
+    kw = dict(device=torch.device("cpu"), batch_size=4, progress=False)
+    cdir = tmp_path / "cache"
+    first, built = tc.load_or_build(teacher, ds, [64], 2, cdir, **kw)
+    assert built and first.arrays[64].shape == (6, 2, 2, 64, 64)
+    again, built = tc.load_or_build(teacher, ds, [64], 2, cdir, **kw)
+    assert not built and again.paths == first.paths
+    with torch.no_grad():
+        teacher.out_SAM.weight.add_(0.1)  # other weights: another key, a fresh build
+    other, built = tc.load_or_build(teacher, ds, [64], 2, cdir, **kw)
+    assert built and other.paths != first.paths
+    assert not np.array_equal(other.arrays[64][:, :, 1], first.arrays[64][:, :, 1])
+    np.testing.assert_array_equal(other.arrays[64][:, :, 0], first.arrays[64][:, :, 0])  # p1 untouched
+    _, built = tc.load_or_build(teacher, ds, [32], 2, cdir, **kw)  # another size
+    assert built
+    img = ds.pairs[0][1]  # changed data: rewrite one image (new size/mtime -> new data key)
+    img.write_bytes(img.read_bytes())
+    os.utime(img, ns=(img.stat().st_atime_ns, img.stat().st_mtime_ns + 10**9))
+    changed, built = tc.load_or_build(teacher, PolypDataset(folder, 64), [64], 2, cdir, **kw)
+    assert built and changed.paths != other.paths
+    path = changed.paths[0]  # a corrupt (truncated) file is named and rebuilt
+    path.write_bytes(path.read_bytes()[:200])
+    fixed, built = tc.load_or_build(teacher, PolypDataset(folder, 64), [64], 2, cdir, **kw)
+    assert built and np.load(path, mmap_mode="r").shape == (6, 2, 2, 64, 64)
+    assert f"teacher cache {path} is unreadable" in capsys.readouterr().out
