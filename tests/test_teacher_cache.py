@@ -151,3 +151,30 @@ def test_changed_teacher_data_or_corrupt_file_rebuilds(data_root, tmp_path, caps
     fixed, built = tc.load_or_build(teacher, PolypDataset(folder, 64), [64], 2, cdir, **kw)
     assert built and np.load(path, mmap_mode="r").shape == (6, 2, 2, 64, 64)
     assert f"teacher cache {path} is unreadable" in capsys.readouterr().out
+
+
+def test_one_cache_serves_every_seed_split(data_root, tmp_path, capsys):
+    for seed in (0, 1):  # other seeds: other train/val splits, the same cached folder
+        cfg = tiny_cfg(data_root, seed=seed, val_fraction=0.34, extra={"teacher_cache_dir": str(tmp_path / "c")})
+        trainer = make_trainer(cfg, tmp_path / f"run{seed}")
+        assert len(trainer.train_loader.dataset) == 4 and len(trainer.teacher_cache.index) == 6
+    out = capsys.readouterr().out
+    assert out.count("teacher_cache: built") == 1 and out.count("teacher_cache: reusing") == 1
+    assert len(list((tmp_path / "c").glob("*.npy"))) == 1
+
+
+@pytest.mark.slow
+def test_dihedral_cached_run_resumes_exactly(data_root, tmp_path):
+    import pandas as pd
+
+    from kdas_lab.train import distill
+
+    cfg = tiny_cfg(data_root, epochs=2, extra={"teacher_cache_dir": str(tmp_path / "c")})
+    torch.manual_seed(1)
+    teacher = create_model("polyp_pvt_b0")
+    distill(cfg, teacher, tmp_path / "full", show_progress=False)
+    distill(cfg, teacher, tmp_path / "part", stop_after=1, show_progress=False)
+    distill(cfg, teacher, tmp_path / "part", resume=True, show_progress=False)
+    a, b = (pd.read_csv(tmp_path / r / "steps.csv") for r in ("full", "part"))
+    pd.testing.assert_frame_equal(a, b, atol=1e-6, rtol=0)
+    assert len(a) == 4 and a["loss_sgm"].notna().all()

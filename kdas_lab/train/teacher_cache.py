@@ -8,7 +8,9 @@ cwd without features). Storage: per training scale ``<name>.npy`` float16 ``(N, 
 incomplete). ``<name>`` ends in a sha256 over the data key (folder, stems, file sizes and mtimes),
 the base and training sizes, the views, the autocast dtype and the sha256 of the teacher's
 state_dict: another teacher, other data or another size gives another file, never a stale reuse.
-Default folder ``<data_dir>/.kdas_cache/teacher/``, shared by every run on the same data.
+The trainer caches every image of the training folder (not only its split), so all seeds, arms and
+labelled fractions of an ablation share one cache in ``<data_dir>/.kdas_cache/teacher/`` (or
+``cfg.extra["teacher_cache_dir"]``); parallel runs take a file lock, so one builds and the others wait.
 """
 from __future__ import annotations
 
@@ -74,6 +76,9 @@ class TeacherCache:
     def lookup(self, stems: list[str], views: torch.Tensor | None, size: int,
                device: torch.device) -> CachedTeacherOutput:
         """Outputs for samples ``stems`` shown as ``views`` (int ``(B,)``; None = view 0) at ``size``."""
+        missing = [s for s in stems if s not in self.index]
+        if missing:
+            raise KeyError(f"teacher cache {self.paths[0]} holds no entry for {missing[:5]}")
         rows = np.array([self.index[s] for s in stems])  # (B,)
         cols = np.zeros_like(rows) if views is None else views.cpu().numpy()  # (B,)
         maps = torch.from_numpy(np.ascontiguousarray(self.arrays[size][rows, cols]))  # (B, 2, s, s) f16
@@ -194,8 +199,13 @@ def for_trainer(trainer) -> TeacherCache | None:
     n_views = N_VIEWS if cfg.augment else 1
     folder = cfg.extra.get("teacher_cache_dir") or Path(cfg.data_dir) / ".kdas_cache" / "teacher"
     amp = str(trainer.amp_dtype).replace("torch.", "") if trainer.amp_dtype is not None else "fp32"
+    from kdas_lab.data import PolypDataset
+
+    # every image of the training folder, so each seed's train/val split (and labelled subset) shares one cache
+    train_ds = trainer.train_loader.dataset
+    full = PolypDataset(train_ds.folder, train_ds.size)
     t0 = time.perf_counter()
-    cache, built = load_or_build(trainer.teacher, trainer.train_loader.dataset, list(trainer.sizes), n_views,
+    cache, built = load_or_build(trainer.teacher, full, list(trainer.sizes), n_views,
                                  folder, device=trainer.device, autocast=trainer._autocast, amp=amp,
                                  memory_format=trainer.memory_format, batch_size=cfg.batch_size,
                                  progress=trainer.show_progress)
