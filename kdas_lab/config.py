@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kdas_lab.config_check import check_config
+
 PROFILES = ("fast", "laptop", "course", "paper")
 AUGMENT_MODES = ("random", "dihedral")
 
@@ -69,6 +71,7 @@ class Config:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_config(self)  # types (converted where safe) and ranges of every field, first
         checks = (
             (self.profile in PROFILES, f"profile must be one of {', '.join(PROFILES)}"),
             (self.lr_schedule in ("constant", "cosine", "poly"), "lr_schedule must be constant, cosine or poly"),

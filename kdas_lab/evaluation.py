@@ -99,7 +99,7 @@ def _by_stem(folder: Path, what: str) -> dict[str, Path]:
 
 
 def _load_map(path: Path) -> np.ndarray:
-    return load_mask_grey(path)  # prediction maps are grey PNGs: same reader, uint8 (H, W)
+    return load_mask_grey(path, kind="prediction map")  # grey PNGs: same reader, uint8 (H, W)
 
 
 def _score_files(args: tuple) -> np.ndarray:

@@ -92,8 +92,10 @@ def test_size_mismatch_names_both_files(small_set):
 
 
 def test_load_mask_thresholds_above_127(tmp_path):
-    Image.fromarray(np.array([[0, 127, 128, 255]], np.uint8)).save(tmp_path / "m.png")
-    assert load_mask(tmp_path / "m.png").tolist() == [[False, False, True, True]]
+    m = np.zeros((20, 20), np.uint8)  # a binary mask with a few edge pixels near the threshold
+    m[10:], m[0, :4] = 255, [0, 127, 128, 255]
+    Image.fromarray(m).save(tmp_path / "m.png")
+    assert load_mask(tmp_path / "m.png")[0, :4].tolist() == [False, False, True, True]
 
 
 def test_augment_is_joint_and_keeps_shapes(tmp_path):

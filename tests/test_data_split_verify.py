@@ -63,13 +63,14 @@ def test_verify_lists_every_problem(syn_root):
     (syn_root / "TrainDataset" / "images" / "syn_train_00003.png").write_bytes(b"broken")
     report = verify_pranet(syn_root)
     text = "\n".join(report.problems)
-    assert not report.ok and len(report.problems) == 4
+    assert not report.ok and len(report.problems) == 8  # 4 found by looking, 4 by the recorded sha256
+    assert text.count("changed since the build") == 3 and text.count("missing since the build") == 1
     assert "syn_test_00000.png is not binary" in text
     assert "size mismatch: image" in text and "syn_test_00001.png is 32x16" in text
     assert "image without mask" in text and "syn_train_00002.png" in text
     assert "cannot read" in text and "syn_train_00003.png" in text
     assert list(report.table["status"]) == ["FAIL", "FAIL"]
-    assert "4 problem(s)" in str(report)
+    assert "8 problem(s)" in str(report)
     (syn_root / "TrainDataset" / "images" / "syn_train_00004.png").unlink()
     (syn_root / "TrainDataset" / "masks" / "syn_train_00004.png").unlink()
     assert "5 images, expected 6" in "\n".join(verify_pranet(syn_root).problems)

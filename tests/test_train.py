@@ -128,7 +128,7 @@ def test_cli_train_distill_predict(data_root, tmp_path, capsys):
                  *common]) == 0
     assert pd.read_csv(tmp_path / "t" / "history.csv")["epoch"].tolist() == [1]
     assert main(["distill", "--teacher", str(tmp_path / "t" / "best.pt"), "--method", "kdas",
-                 "--out", str(tmp_path / "s"), "--epochs", "1", *common]) == 0
+                 "--set", "teacher=polyp_pvt_b0", "--out", str(tmp_path / "s"), "--epochs", "1", *common]) == 0
     assert (tmp_path / "s" / "best.pt").is_file()
 
     odd = tmp_path / "odd.png"  # any size: 50 x 70

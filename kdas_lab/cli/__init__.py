@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 COMMAND_MODULES = ("info", "train", "predict", "demo", "evaluate", "bench", "ablate", "data")
 
@@ -20,9 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kdas_lab.cli.errors import run_command
+
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, RuntimeError, KeyError) as exc:
-        print(f"kdas-lab {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(args, f"kdas-lab {args.command}")

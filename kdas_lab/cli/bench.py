@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from kdas_lab.atomic import write_text_atomic
+from kdas_lab.cli.errors import network_size, positive_int
 
 
 def write_json_atomic(obj, path: Path) -> Path:
@@ -74,12 +75,12 @@ def _run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("bench", help="distillation-step speed vs the published recipe, model efficiency")
     p.add_argument("--json", type=Path, default=Path("runs/bench.json"), help="output JSON (default runs/bench.json)")
-    p.add_argument("--size", type=int, default=352, help="training resolution (default 352)")
-    p.add_argument("--batch", type=int, default=None, help="batch size (default 2 on CPU, 16 on CUDA)")
+    p.add_argument("--size", type=network_size, default=352, help="training resolution (default 352)")
+    p.add_argument("--batch", type=positive_int, default=None, help="batch size (default 2 on CPU, 16 on CUDA)")
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=3, help="timed steps per variant (median reported)")
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--infer-size", type=int, default=352, help="inference latency resolution (batch 1)")
+    p.add_argument("--infer-size", type=network_size, default=352, help="inference latency resolution (batch 1)")
     p.add_argument("--channels-last", action="store_true", help="channels_last for kdas_lab variants")
     p.add_argument("--variants", default=None, help="comma-separated subset of the variants")
     p.add_argument("--models", action="store_true", help="add the efficiency table (params, MACs, latency)")

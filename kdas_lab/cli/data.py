@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
+
+from kdas_lab.cli.errors import positive_int, run_command
 
 
 def _pranet(args) -> int:
@@ -24,7 +25,7 @@ def _pranet(args) -> int:
 def _verify(args) -> int:
     from kdas_lab.data.verify import verify_pranet
 
-    report = verify_pranet(args.dir, workers=args.workers)
+    report = verify_pranet(args.dir, workers=args.workers, full=args.full)
     print(report)
     return 0 if report.ok else 1
 
@@ -54,20 +55,21 @@ def add_data_commands(sub) -> None:
     p.add_argument("--download-dir", type=Path, default=None, help="where URLs are saved (default DIR/../downloads)")
     p.add_argument("--allow-partial", action="store_true", help="build even if counts differ from the releases")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR (atomically)")
-    p.add_argument("--workers", type=int, default=None, help="threads (default: CPU count, at most 8)")
+    p.add_argument("--workers", type=positive_int, default=None, help="threads (default: CPU count, at most 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_pranet)
 
     v = sub.add_parser("verify", help="check counts, pairing, sizes and binary masks of a PraNet-layout folder")
     v.add_argument("dir", type=Path, metavar="DIR")
-    v.add_argument("--workers", type=int, default=None)
+    v.add_argument("--workers", type=positive_int, default=None)
+    v.add_argument("--full", action="store_true", help="decode every image and mask completely (slower)")
     v.set_defaults(func=_verify)
 
     s = sub.add_parser("synthetic", help="procedural polyp frames in the PraNet layout (TestDataset/Synthetic)")
     s.add_argument("--out", required=True, type=Path, metavar="DIR")
-    s.add_argument("--train", type=int, default=400, metavar="N")
-    s.add_argument("--test", type=int, default=100, metavar="N")
-    s.add_argument("--size", type=int, default=256, metavar="S")
+    s.add_argument("--train", type=positive_int, default=400, metavar="N")
+    s.add_argument("--test", type=positive_int, default=100, metavar="N")
+    s.add_argument("--size", type=positive_int, default=256, metavar="S")
     s.add_argument("--seed", type=int, default=0, metavar="K")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--quiet", action="store_true")
@@ -80,15 +82,8 @@ def register(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str = "get_data.py") -> int:
-    """Stand-alone entry point used by ``data_scripts/get_data.py``."""
-    from kdas_lab.data.download import DownloadError
-    from kdas_lab.data.io import DataError
-
+    """Stand-alone entry point used by ``data_scripts/get_data.py`` (same errors as ``kdas-lab data``)."""
     parser = argparse.ArgumentParser(prog=prog, description="Install, verify or synthesise polyp datasets.")
     add_data_commands(parser.add_subparsers(dest="data_command", required=True, metavar="ACTION"))
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (DataError, DownloadError, FileExistsError, FileNotFoundError) as exc:
-        print(f"{prog} {args.data_command}: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(args, f"{prog} {args.data_command}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from kdas_lab.atomic import write_text_atomic
+from kdas_lab.cli.errors import network_size, positive_int
 from kdas_lab.metrics import PROTOCOLS
 
 
@@ -85,7 +86,7 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="kdas_lab or published checkpoint")
     p.add_argument("--data", type=Path, required=True, help="ROOT with TestDataset/<name>/{images,masks}")
     p.add_argument("--save-maps", type=Path, default=None, help="write DIR/<name>/<stem>.png")
-    p.add_argument("--size", type=int, default=352, help="model input size (multiple of 32)")
+    p.add_argument("--size", type=network_size, default=352, help="model input size (multiple of 32)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     _common(p)
     p.set_defaults(func=run_evaluate)
@@ -93,7 +94,7 @@ def register(sub) -> None:
     q = sub.add_parser("evaluate-maps", help="evaluate saved maps PRED/<name>/<stem>.png")
     q.add_argument("--pred", type=Path, required=True, help="PRED_ROOT with <name>/<stem>.png")
     q.add_argument("--gt", type=Path, required=True, help="TEST_ROOT with <name>/masks/<stem>.*")
-    q.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    q.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1),
                    help="processes over images (1: this process)")
     _common(q)
     q.set_defaults(func=run_evaluate_maps)

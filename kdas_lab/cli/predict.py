@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kdas_lab.cli.errors import network_size
+
 
 def predict_files(checkpoint, images: list, out_dir, size: int = 352, device=None,
                   threshold: float = 0.5) -> list[dict]:
@@ -61,6 +63,6 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="kdas_lab checkpoint (best.pt)")
     p.add_argument("images", nargs="+", type=Path, help="image files (jpg, png, tif), any size")
     p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--size", type=int, default=352, help="network input size, multiple of 32 (default 352)")
+    p.add_argument("--size", type=network_size, default=352, help="network input size, multiple of 32 (default 352)")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
     p.set_defaults(func=_run)

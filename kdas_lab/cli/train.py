@@ -1,6 +1,7 @@
 """``kdas-lab train-teacher`` and ``kdas-lab distill`` (also under ``torchrun`` for multi-GPU DDP).
 
     kdas-lab train-teacher --data DIR --out RUN [--profile fast|course|paper] [overrides] [--resume]
+    kdas-lab train-teacher ... --resume --epochs 40 --allow-change epochs   # extend a finished run
     kdas-lab distill --teacher CKPT --method kdas --data DIR --out RUN [--student polyp_pvt_b0]
     torchrun --nproc_per_node=4 -m kdas_lab train-teacher --data DIR --out RUN --profile paper
 """
@@ -30,7 +31,7 @@ def _train_teacher(args) -> int:
     cfg = config_from_args(args)
     if args.model:
         cfg = cfg.replace(teacher=args.model)
-    result = train_teacher(cfg, args.out, resume=args.resume, show_progress=not args.quiet)
+    result = train_teacher(cfg, args.out, show_progress=not args.quiet, **_run_flags(args))
     if _is_main():
         _summary(result)
     return 0
@@ -49,15 +50,27 @@ def _distill(args) -> int:
     teacher = args.teacher
     if teacher is None and args.method != "none":
         raise ValueError(f"--method {args.method} needs --teacher CKPT (a checkpoint from train-teacher)")
-    result = distill(cfg, teacher, args.out, method=args.method, resume=args.resume, show_progress=not args.quiet)
+    result = distill(cfg, teacher, args.out, method=args.method, show_progress=not args.quiet, **_run_flags(args))
     if _is_main():
         _summary(result)
     return 0
 
 
+def _run_flags(args) -> dict:
+    allow = [f.strip() for item in args.allow_change for f in item.split(",") if f.strip()]
+    return dict(resume=args.resume, overwrite_run=args.overwrite_run, allow_change=allow)
+
+
 def _common(p) -> None:
     p.add_argument("--out", type=Path, required=True, help="run directory (last.pt, best.pt, history.csv)")
-    p.add_argument("--resume", action="store_true", help="continue exactly from OUT/last.pt")
+    run = p.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true", help="continue exactly from OUT/last.pt")
+    run.add_argument("--overwrite-run", action="store_true",
+                     help="OUT already holds a run: delete it and start again (without this, or --resume, "
+                          "an existing run is never touched)")
+    p.add_argument("--allow-change", action="append", default=[], metavar="FIELD[,FIELD]",
+                   help="with --resume: configuration fields that may differ from the run's (e.g. epochs, "
+                        "to extend it); any other difference is refused")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_args(p)
 

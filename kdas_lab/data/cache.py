@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from kdas_lab.atomic import atomic_path, write_text_atomic
+from kdas_lab.atomic import atomic_path, clean_stale, write_text_atomic
 
 
 def cache_key(folder: Path, size: int, pairs: list[tuple[str, Path, Path]]) -> str:
@@ -40,11 +41,18 @@ def load_or_build_cache(cache_dir: str | os.PathLike, key: str, stems: list[str]
     """Memory-mapped ``(images (N,S,S,3), masks (N,S,S))``; builds them with ``load_resized(i)`` if absent."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale(cache_dir)
     img_path, msk_path, meta_path = cache_paths(cache_dir, key)
     if meta_path.exists() and img_path.exists() and msk_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("stems") == stems and meta.get("size") == size:
-            return np.load(img_path, mmap_mode="r"), np.load(msk_path, mmap_mode="r")
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("stems") == stems and meta.get("size") == size:
+                images, masks = np.load(img_path, mmap_mode="r"), np.load(msk_path, mmap_mode="r")
+                if images.shape == (len(stems), size, size, 3) and masks.shape == (len(stems), size, size):
+                    return images, masks
+            raise ValueError("it does not match the data")
+        except (OSError, ValueError, AttributeError) as exc:  # a damaged cache is rebuilt, and said so
+            print(f"note: rebuilding the cache {meta_path} ({exc})", file=sys.stderr)
     n = len(stems)
     images = np.empty((n, size, size, 3), np.uint8)
     masks = np.empty((n, size, size), np.uint8)

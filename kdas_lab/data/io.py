@@ -1,9 +1,11 @@
 """Reading and writing single image / mask files, with errors that name the file.
 
 - ``load_image``: any Pillow format, TIFF through ``tifffile`` (Pillow cannot read CVC-ClinicDB's
-  RGB TIFFs) -> ``np.uint8 (H, W, 3)``.
-- ``load_mask``: grey level ``> 127`` -> ``bool (H, W)`` (colour masks are converted to grey first,
-  with Pillow's ITU-R 601 weights).
+  RGB TIFFs) -> ``np.uint8 (H, W, 3)``; fully decoded (a truncated file fails); 16-bit files scaled.
+- ``load_mask``: what the mask encodes -> ``bool (H, W)``: a lossless 0/1 label map is read as labels,
+  otherwise grey level ``> 127`` (colour masks go to grey with Pillow's ITU-R 601 weights). Refused: a
+  mask far from binary (over 1 % of its pixels in grey levels 64-191) and a mask whose content would
+  vanish (over 1 % of pixels at levels 32-127, none above 127: e.g. a palette or label map).
 - ``save_png_atomic`` / ``copy_atomic``: temp file + ``os.replace`` so no half-written file remains.
 """
 from __future__ import annotations
@@ -20,6 +22,9 @@ from kdas_lab.atomic import atomic_path
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 TIFF_EXTS = (".tif", ".tiff")
 MASK_THRESHOLD = 127  # a pixel is foreground when its grey level is > 127
+AMBIGUOUS, DIM, FRACTION = (64, 191), 32, 0.01  # see binarize_mask
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # Pillow modes deeper than 8 bits
+LOSSY_EXTS = (".jpg", ".jpeg")
 
 
 class DataError(ValueError):
@@ -45,7 +50,12 @@ def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.integer):
-        return (arr.astype(np.float64) * 255.0 / np.iinfo(arr.dtype).max).round().astype(np.uint8)
+        top = np.iinfo(arr.dtype).max
+        if arr.dtype == np.int32 and arr.size and 0 <= arr.min() and arr.max() <= 65535:
+            top = 65535  # Pillow mode "I": a 16-bit file
+        elif arr.size and arr.min() < 0:
+            raise DataError(f"{path}: negative pixel values ({arr.dtype}, min {arr.min()})")
+        return (arr.astype(np.float64) * 255.0 / top).round().astype(np.uint8)
     if np.issubdtype(arr.dtype, np.floating) and arr.size and 0.0 <= arr.min() and arr.max() <= 1.0:
         return (arr * 255.0).round().astype(np.uint8)
     raise DataError(f"{path}: unsupported pixel type {arr.dtype}")
@@ -70,7 +80,11 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             arr = arr[..., :3]
         else:
             with Image.open(path) as im:
-                arr = np.array(im.convert("RGB"))
+                im.load()  # the whole file: a truncated JPEG fails here
+                if im.mode in WIDE_MODES:  # 16-bit / 32-bit grey: scaled, not clipped
+                    arr = np.repeat(_to_uint8(np.asarray(im), path)[..., None], 3, axis=2)
+                else:
+                    arr = np.array(im.convert("RGB"))
     except DataError:
         raise
     except Exception as exc:  # PIL / tifffile raise many types
@@ -80,27 +94,59 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def load_mask_grey(path: str | os.PathLike) -> np.ndarray:
-    """Grey levels ``np.uint8 (H, W)`` as stored (before thresholding)."""
-    path = Path(path)
+def _mask_levels(path: Path, kind: str) -> np.ndarray:
+    """``(H, W)`` mask values at the depth stored (uint8, uint16, bool, ...), colour converted to grey."""
     try:
         if path.suffix.lower() in TIFF_EXTS:
-            arr = _grey(_to_uint8(_read_tiff(path), path))
+            arr = _read_tiff(path)
+            if arr.ndim == 3:
+                arr = _grey(_to_uint8(arr, path))
         else:
             with Image.open(path) as im:
-                arr = np.asarray(im if im.mode == "L" else im.convert("L"))
+                im.load()
+                arr = np.asarray(im if im.mode in ("L", "1", *WIDE_MODES) else im.convert("L"))
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"cannot read mask {path}: {exc}") from exc
+        raise DataError(f"cannot read {kind} {path}: {exc}") from exc
     if arr.ndim != 2 or arr.size == 0:
-        raise DataError(f"mask {path} has unexpected shape {arr.shape}")
+        raise DataError(f"{kind} {path} has unexpected shape {arr.shape}")
     return arr
 
 
+def load_mask_grey(path: str | os.PathLike, kind: str = "mask") -> np.ndarray:
+    """Grey levels ``np.uint8 (H, W)`` as stored (before thresholding; 16-bit files scaled to 8 bits).
+    ``kind`` names the file in errors (``"prediction map"`` for saved maps)."""
+    path = Path(path)
+    return _to_uint8(_mask_levels(path, kind), path)
+
+
+def binarize_mask(levels: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    """What a mask encodes -> ``bool (H, W)``: a 0/1 label map (lossless formats only) as labels, else
+    grey level > 127; raises :class:`DataError` when the mask is far from binary (see the module doc)."""
+    path = Path(path)
+    if levels.dtype == bool:
+        return levels
+    if (levels.dtype.kind in "iu" and path.suffix.lower() not in LOSSY_EXTS
+            and levels.min() >= 0 and levels.max() == 1):
+        return levels == 1  # a 0/1 label map (0/255 after install)
+    grey = _to_uint8(levels, path)
+    fore = grey > MASK_THRESHOLD
+    mid = (grey >= AMBIGUOUS[0]) & (grey <= AMBIGUOUS[1])
+    if mid.mean() > FRACTION:
+        raise DataError(f"mask {path} is far from binary: {mid.mean():.1%} of its pixels have grey levels "
+                        f"{AMBIGUOUS[0]}-{AMBIGUOUS[1]} (e.g. {np.unique(grey[mid])[:6].tolist()}); a mask must be "
+                        f"black/white or a 0/1 label map: convert soft or palette masks first")
+    if not fore.any() and (grey >= DIM).mean() > FRACTION:
+        raise DataError(f"mask {path} would become empty: its brightest level is {int(grey.max())}, below the "
+                        f"threshold {MASK_THRESHOLD + 1} (a label or palette map?); store the object as 255")
+    return fore
+
+
 def load_mask(path: str | os.PathLike) -> np.ndarray:
-    """Binary mask ``bool (H, W)``: grey level > 127."""
-    return load_mask_grey(path) > MASK_THRESHOLD
+    """Binary mask ``bool (H, W)`` (see :func:`binarize_mask`)."""
+    path = Path(path)
+    return binarize_mask(_mask_levels(path, "mask"), path)
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:

@@ -5,10 +5,11 @@
 ETIS-LaribPolypDB 196, CVC-300 60). The test stems are the lists shipped in ``kdas_lab/data/splits``.
 
 - File names keep the original stems (Kvasir hashes, ClinicDB frame numbers: they never clash).
-- Images are lossless: JPEG and PNG bytes are copied as they are; TIFF / BMP become PNG.
-- Masks become binary 0/255 PNG (grey level > 127).
+- Images are lossless: JPEG and PNG bytes are copied as they are (after a full decode: a truncated
+  file fails); TIFF / BMP become PNG.
+- Masks become binary 0/255 PNG (what they encode: :func:`kdas_lab.data.io.binarize_mask`).
 - Everything is built in a ``ROOT.tmp-xxx`` sibling and renamed at the end: an interrupted build
-  leaves no half-built ROOT.
+  leaves no half-built ROOT; ``kdas_data.json`` records each file's sha256 for ``verify``.
 """
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def install_pair(stem: str, image: Path, mask: Path, out: Path, move: bool = Fal
     if image.suffix.lower() in COPY_EXTS:
         try:
             with Image.open(image) as im:
-                im.verify()
+                im.load()  # full decode (Image.verify() checks nothing for JPEG)
                 w, h = im.size
         except Exception as exc:
             raise DataError(f"cannot read image {image}: {exc}") from exc
@@ -100,9 +101,27 @@ def install_pairs(pairs: dict[str, tuple[Path, Path]], out: Path, desc: str = ""
     workers = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
         jobs = [pool.submit(install_pair, s, i, m, out, move) for s, (i, m) in pairs.items()]
-        for job in tqdm(jobs, desc=desc, disable=not progress, leave=False):
-            job.result()
+        try:
+            for job in tqdm(jobs, desc=desc, disable=not progress, leave=False):
+                job.result()
+        except BaseException:
+            for job in jobs:
+                job.cancel()
+            raise
     return len(pairs)
+
+
+def _install(pairs: dict, out: Path, desc: str, workers, progress: bool, folder: Path, scratch: Path,
+             src) -> int:
+    """:func:`install_pairs`; errors name ``archive.zip:entry`` rather than our scratch copy."""
+    move = folder.is_relative_to(scratch)
+    try:
+        return install_pairs(pairs, out, desc, workers, progress, move)
+    except DataError as exc:
+        if not move:
+            raise
+        raise DataError(str(exc).replace(f"{scratch / Path(folder).relative_to(scratch).parts[0]}/",
+                                         f"{src}:")) from exc
 
 
 def resolve_source(src: str | os.PathLike, source: DataSource, scratch: Path, download_dir: Path,
@@ -161,16 +180,16 @@ def build_pranet(out: str | os.PathLike, kvasir: str | os.PathLike, clinicdb: st
         if src is not None and not str(src).startswith(("http://", "https://")) and not Path(src).expanduser().exists():
             raise DataError(f"--{source.key} {src}: no such file or folder (get it from {source.landing_page})")
     download_dir = Path(download_dir) if download_dir else out.parent / "downloads"
-    manifest: dict = {"kind": "pranet", "sources": {}, "counts": {}}
-    with building_tree(out) as tmp:
+    manifest: dict = {"kind": "pranet", "sources": {}, "counts": {}, "allow_partial": allow_partial}
+    local = tuple(Path(s) for s in given.values() if s is not None and not str(s).startswith(("http://", "https://")))
+    with building_tree(out, keep=(*local, download_dir)) as tmp:
         scratch = tmp / "_sources"
         train_dir, test_root = tmp / "TrainDataset", tmp / "TestDataset"
         for source, src in ((KVASIR, kvasir), (CLINICDB, clinicdb)):
             folder, info = resolve_source(src, source, scratch, download_dir, progress)
-            move = folder.is_relative_to(scratch)
             train, test = _select(source_pairs(folder), source, allow_partial)
-            install_pairs(train, train_dir, f"{source.name} train", workers, progress, move)
-            install_pairs(test, test_root / source.name, f"{source.name} test", workers, progress, move)
+            _install(train, train_dir, f"{source.name} train", workers, progress, folder, scratch, src)
+            _install(test, test_root / source.name, f"{source.name} test", workers, progress, folder, scratch, src)
             manifest["sources"][source.key] = info
             manifest["counts"][source.name] = {"train": len(train), "test": len(test)}
         for source, src in zip(TEST_SETS[2:], (colondb, etis, cvc300)):
@@ -181,8 +200,7 @@ def build_pranet(out: str | os.PathLike, kvasir: str | os.PathLike, clinicdb: st
             if source.n_test and len(pairs) != source.n_test and not allow_partial:
                 raise DataError(f"{source.name}: {len(pairs)} pairs in {folder}, expected {source.n_test} "
                                 "(use --allow-partial to build anyway)")
-            install_pairs(pairs, test_root / source.name, source.name, workers, progress,
-                          folder.is_relative_to(scratch))
+            _install(pairs, test_root / source.name, source.name, workers, progress, folder, scratch, src)
             manifest["sources"][source.key] = info
             manifest["counts"][source.name] = {"test": len(pairs)}
         shutil.rmtree(scratch, ignore_errors=True)

@@ -1,11 +1,12 @@
-"""Check a PraNet-layout folder: counts against the known split, strict pairing, sizes, binary masks.
+"""Check a PraNet-layout folder: counts against the known split, strict pairing, sizes, binary masks,
+and every file's sha256 against ``kdas_data.json`` (any change since the build is found).
 
-``verify_pranet(root)`` returns a :class:`VerifyReport` (a pandas table, one row per set, and the
+``verify_pranet(root, full=True)`` also decodes every image and mask completely (a truncated JPEG
+has a valid header). It returns a :class:`VerifyReport` (a pandas table, one row per set, and the
 list of every problem found). Nothing stops at the first problem: all of them are listed.
 """
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kdas_lab.data.io import DataError, image_size, is_image_file, load_mask_grey
+from kdas_lab.data.integrity import check_hashes, read_manifest
+from kdas_lab.data.io import DataError, image_size, is_image_file, load_image, load_mask_grey
 from kdas_lab.data.sources import TEST_SETS, TRAIN_PAIRS, pranet_test_stems
 
 SPLIT_KEYS = {"Kvasir": "kvasir", "CVC-ClinicDB": "clinicdb"}
@@ -24,6 +26,7 @@ SPLIT_KEYS = {"Kvasir": "kvasir", "CVC-ClinicDB": "clinicdb"}
 class VerifyReport:
     table: pd.DataFrame
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth knowing, not failures
 
     @property
     def ok(self) -> bool:
@@ -31,6 +34,8 @@ class VerifyReport:
 
     def __str__(self) -> str:
         text = self.table.to_string()
+        if self.notes:
+            text += "\n\nnote: " + "\nnote: ".join(self.notes)
         if self.problems:
             text += f"\n\n{len(self.problems)} problem(s):\n  " + "\n  ".join(self.problems)
         return text + ("\n\nOK" if self.ok else "")
@@ -49,10 +54,10 @@ def _index(folder: Path, problems: list[str]) -> dict[str, Path]:
     return out
 
 
-def _check_pair(image: Path, mask: Path) -> tuple[str | None, str | None]:
-    """(size/readability problem, non-binary problem) of one pair."""
+def _check_pair(image: Path, mask: Path, full: bool = False) -> tuple[str | None, str | None]:
+    """(size/readability problem, non-binary problem) of one pair; ``full`` decodes the whole image."""
     try:
-        h, w = image_size(image)
+        h, w = load_image(image).shape[:2] if full else image_size(image)
         grey = load_mask_grey(mask)
     except DataError as exc:
         return str(exc), None
@@ -65,14 +70,14 @@ def _check_pair(image: Path, mask: Path) -> tuple[str | None, str | None]:
 
 
 def verify_set(folder: Path, expected: int | None, expected_stems: list[str] | None = None,
-               workers: int | None = None) -> tuple[dict, list[str]]:
+               workers: int | None = None, full: bool = False) -> tuple[dict, list[str]]:
     problems: list[str] = []
     images, masks = _index(folder / "images", problems), _index(folder / "masks", problems)
     problems += [f"image without mask: {images[s]}" for s in sorted(set(images) - set(masks))]
     problems += [f"mask without image: {masks[s]}" for s in sorted(set(masks) - set(images))]
     stems = sorted(set(images) & set(masks))
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(lambda s: _check_pair(images[s], masks[s]), stems))
+        results = list(pool.map(lambda s: _check_pair(images[s], masks[s], full), stems))
     size_problems = [r[0] for r in results if r[0]]
     binary_problems = [r[1] for r in results if r[1]]
     problems += size_problems + binary_problems
@@ -90,14 +95,16 @@ def verify_set(folder: Path, expected: int | None, expected_stems: list[str] | N
     return row, problems
 
 
-def verify_pranet(root: str | os.PathLike, workers: int | None = None) -> VerifyReport:
-    """Verify ``root/TrainDataset`` and every ``root/TestDataset/<set>``."""
+def verify_pranet(root: str | os.PathLike, workers: int | None = None, full: bool = False) -> VerifyReport:
+    """Verify ``root/TrainDataset`` and every ``root/TestDataset/<set>``; ``full``: decode every file.
+
+    A build made with ``allow_partial`` is held to the counts its manifest recorded."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root} is not a folder")
-    manifest_path = root / "kdas_data.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = read_manifest(root)
     synthetic = manifest.get("kind") == "synthetic"
+    partial = manifest.get("counts", {}) if manifest.get("allow_partial") else None
     known = {s.name: s for s in TEST_SETS}
     test_root = root / "TestDataset"
     test_sets = sorted(p.name for p in test_root.iterdir() if p.is_dir()) if test_root.is_dir() else []
@@ -106,20 +113,30 @@ def verify_pranet(root: str | os.PathLike, workers: int | None = None) -> Verify
         problems.append(f"no test sets in {test_root}")
     if synthetic:
         expected_train = manifest.get("n_train")
+    elif partial is not None:
+        expected_train = sum(c.get("train", 0) for c in partial.values())
     else:
         expected_train = TRAIN_PAIRS if {"Kvasir", "CVC-ClinicDB"} <= set(test_sets) else None
-    rows["TrainDataset"], found = verify_set(root / "TrainDataset", expected_train, workers=workers)
+    rows["TrainDataset"], found = verify_set(root / "TrainDataset", expected_train, workers=workers, full=full)
     problems += found
     train_stems = {p.stem for p in (root / "TrainDataset" / "images").glob("*") if is_image_file(p)}
     for name in test_sets:
         split_key = SPLIT_KEYS.get(name)
-        stems = pranet_test_stems(split_key) if split_key and not synthetic else None
+        stems = pranet_test_stems(split_key) if split_key and not synthetic and partial is None else None
         expected = manifest.get("n_test") if synthetic else (known[name].n_test if name in known else None)
-        rows[name], found = verify_set(test_root / name, expected, stems, workers)
+        if partial is not None:
+            expected = partial.get(name, {}).get("test")
+        rows[name], found = verify_set(test_root / name, expected, stems, workers, full)
         problems += found
         if stems is not None:
             leaked = sorted(train_stems & set(stems))
             if leaked:
                 problems.append(f"{len(leaked)} {name} test stems are also in TrainDataset, e.g. {leaked[:5]}")
+    notes = []
+    if "files" in manifest:
+        problems += check_hashes(root, manifest, workers)
+    else:
+        notes.append(f"{root} has no file hashes in kdas_data.json (built by hand or by an older kdas_lab): "
+                     f"changes since the build cannot be detected{'' if full else '; --full decodes every file'}")
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("set")
-    return VerifyReport(table, problems)
+    return VerifyReport(table, problems, notes)

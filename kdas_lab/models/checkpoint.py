@@ -8,12 +8,16 @@ Accepted layouts (``source_layout`` in the report):
 - ``"kdas_lab"``: files written by :func:`save_checkpoint` (dict with ``"format": "kdas_lab"``).
 Wrappers ``{"state_dict": ...}`` / ``{"model": ...}`` and DDP ``module.`` prefixes are unwrapped.
 Loading is strict: missing, unexpected or mis-shaped keys raise :class:`CheckpointError`.
-Files are always read with ``torch.load(weights_only=True)`` onto the CPU.
+Files are always read with ``torch.load(weights_only=True)`` onto the CPU. A file whose unpickling
+would call a function (``os.system``, any class) is refused as such, never as "corrupt"; weights that
+are not finite (NaN, Inf) are refused on every load.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
@@ -44,26 +48,60 @@ def _describe(keys: list[str], n: int = 10) -> str:
     return f"{head}{f', ... ({len(keys)} in total)' if len(keys) > n else f' ({len(keys)} in total)'}"
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """``torch.load(path, weights_only=True, map_location="cpu")`` with errors that name the file."""
+# torch's wording for a global the safe unpickler blocks ("Unsupported global: GLOBAL x.y" for one
+# not allow-listed, "unsupported GLOBAL posix.system whose module posix is blocked" for os.system)
+_BLOCKED = re.compile(r"unsupported global:? (?:GLOBAL )?([\w.]+)", re.IGNORECASE)
+_OS_MODULES = ("posix.", "nt.")  # os.system is posix.system / nt.system in a pickle
+
+
+def _load_error(path: Path, e: Exception) -> CheckpointError:
+    """A refused file (it would run code) or an unreadable one; never torch's advice to load unsafely."""
+    text = str(e)
+    found = _BLOCKED.search(text)
+    if found:
+        name = found.group(1)
+        shown = next((f"os.{name[len(m):]}" for m in _OS_MODULES if name.startswith(m)), name)
+        return CheckpointError(
+            f"checkpoint {path} refused: loading it would execute code (global {shown}); kdas_lab reads only "
+            f"tensors and plain Python types, so this file cannot be used")
+    detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "weights_only" not in ln]
+    first = (detail.group(1) if detail else lines[0] if lines else "empty or cut short").split(". ")[0]
+    return CheckpointError(f"could not read checkpoint {path}: the file is truncated, corrupt or not a "
+                           f"PyTorch file ({type(e).__name__}: {first[:200]})")
+
+
+def check_finite(tensors: Mapping[str, Any], source: str) -> None:
+    """Refuse weights holding NaN or Inf (they give plausible-looking but meaningless outputs)."""
+    bad = [str(k) for k, v in tensors.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{source} holds non-finite weights (NaN or Inf) in {_describe(bad)}: refusing to "
+                              f"use it (take an earlier checkpoint, e.g. best.pt, or retrain)")
+
+
+def _weights(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    for key in ("state_dict", "model"):
+        if isinstance(obj.get(key), Mapping):
+            return obj[key]
+    return obj
+
+
+def read_checkpoint(path: str | os.PathLike, *, meta_only: bool = False) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True, map_location="cpu")`` with errors that name the file;
+    the weights must be finite. ``meta_only``: memory-map the file and skip the weight check (for
+    reading ``config`` / ``epoch`` without reading the tensors)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=meta_only)
     except Exception as e:  # torch raises many types (RuntimeError, UnpicklingError, KeyError, EOFError)
-        text = str(e)
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-        if found:
-            raise CheckpointError(
-                f"checkpoint {path} stores a {found.group(1)} object, which torch.load(weights_only=True) "
-                f"refuses to unpickle; re-save it with only tensors and plain Python types") from e
-        detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
-        first = detail.group(1) if detail else next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-        raise CheckpointError(f"could not read checkpoint {path}: the file is truncated, corrupt or not a "
-                              f"PyTorch file ({type(e).__name__}: {first[:200]})") from e
+        raise _load_error(path, e) from e
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict (state dict)")
+    if not meta_only:
+        check_finite(_weights(obj), f"checkpoint {path}")
     return obj
 
 
@@ -134,6 +172,7 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: str | os.PathLike | Ma
         obj = read_checkpoint(path_or_state_dict)
     elif isinstance(path_or_state_dict, Mapping):
         source, obj = "state dict", path_or_state_dict
+        check_finite(_weights(obj), source)
     else:
         raise TypeError(f"load_checkpoint expects a path or a state dict, got {type(path_or_state_dict).__name__}")
     sd, saved_name = unwrap_state_dict(obj, source)
@@ -184,9 +223,17 @@ def _plain(obj: Any, where: str) -> Any:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` (never half-written)."""
+    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` (never half-written).
+    A failed write (full disk: torch says only ``enforce fail at inline_container.cc``) is an
+    ``OSError`` naming ``path``."""
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as exc:
+            free = shutil.disk_usage(Path(path).parent).free / 2**20
+            cause = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise OSError(errno.EIO, f"checkpoint not written ({cause}; {free:.0f} MiB free on that disk)",
+                          str(path)) from exc
     return Path(path)
 
 

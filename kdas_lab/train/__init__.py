@@ -13,6 +13,7 @@ import torch
 
 from kdas_lab.config import Config
 from kdas_lab.runtime import resolve_device, seed_everything
+from kdas_lab.train import run_guard
 from kdas_lab.train.distributed import DistInfo, cleanup, init_distributed
 from kdas_lab.train.loop import Trainer, TrainResult
 from kdas_lab.train.numerics import NonFiniteError
@@ -22,12 +23,14 @@ __all__ = ["train_model", "train_teacher", "distill", "Trainer", "TrainResult", 
 
 def train_model(cfg: Config, *, out_dir, method: str = "none", teacher=None, student_name: str | None = None,
                 resume: bool = False, show_progress: bool = True, loss: torch.nn.Module | None = None,
-                student: torch.nn.Module | None = None, stop_after: int | None = None) -> TrainResult:
+                student: torch.nn.Module | None = None, stop_after: int | None = None,
+                overwrite_run: bool = True, allow_change=()) -> TrainResult:
     """Train ``student_name`` (default ``cfg.student``) with loss ``method``.
 
     ``teacher``: None, a model, or a checkpoint path (needed when the loss has ``needs_teacher``).
     ``loss`` / ``student`` let tests and notebooks pass their own module instead of building one.
     ``stop_after=k`` stops after epoch k as if interrupted (continue later with ``resume=True``).
+    ``overwrite_run`` / ``allow_change``: see :mod:`kdas_lab.train.run_guard` (the CLI refuses by default).
     Under ``torchrun`` (``WORLD_SIZE > 1``) the process group is joined here and left at the end.
     """
     from kdas_lab.losses import create_loss
@@ -39,11 +42,14 @@ def train_model(cfg: Config, *, out_dir, method: str = "none", teacher=None, stu
     device = resolve_device(cfg.device)
     info, device = init_distributed(device)
     try:
+        run_guard.prepare_run(cfg, out_dir, resume=resume, overwrite_run=overwrite_run,
+                              allow_change=allow_change, is_main=info.is_main)
         seed_everything(cfg.seed + info.rank)
         if student is None:
             student = create_model(student_name or cfg.student, pretrained_backbone=cfg.pretrained_backbone)
         student = student.to(device)
         teacher_model = load_teacher(teacher, device, channels_last=cfg.channels_last)
+        run_guard.check_teacher(teacher_model, cfg.teacher, teacher)
         if loss is None:
             loss = create_loss(method, cfg, student=student, teacher=teacher_model)
         if getattr(loss, "needs_teacher", False) and teacher_model is None:
