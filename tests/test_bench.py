@@ -78,3 +78,21 @@ def test_bench_cli_eval_speedup_is_top_level(tmp_path, monkeypatch):
     report = json.loads(out.read_text())
     assert report["eval_speedup"] == report["eval"]["eval_speedup"] > 1
     assert report["eval"]["max_abs_diff"] < 1e-9
+
+
+def test_cached_variant_reads_the_teacher_maps_without_a_teacher_forward():
+    step, _, models = _build_step("kdas_lab_distill_cached", 32, 2, torch.device("cpu"), channels_last=False,
+                                  amp=False, teacher_name="polyp_pvt_b0")
+    models["teacher"].forward = lambda *a, **k: (_ for _ in ()).throw(AssertionError("teacher was run"))
+    step()
+    assert all(p.grad is not None for p in models["student"].parameters())
+    assert all(p.grad is None for p in models["teacher"].parameters())
+
+
+@pytest.mark.slow
+def test_run_bench_reports_cached_speedup_in_the_same_run():
+    report = run_bench(size=32, batch=2, device="cpu", steps=1, warmup=0, isolate=False,
+                       variants=("published_distill", "kdas_lab_distill_cached"), teacher_name="polyp_pvt_b0")
+    assert report["distill_step_speedup_cached"] == pytest.approx(
+        report["variants"]["kdas_lab_distill_cached"]["images_per_s"]
+        / report["variants"]["published_distill"]["images_per_s"])
