@@ -145,7 +145,7 @@ _FAST: dict[str, Any] = dict(
 _LAPTOP: dict[str, Any] = dict(
     data_dir=Path("data/pranet"), image_size=128, multiscale=(1.0,), augment=True, cache=True,
     num_workers=0, threads=1, batch_size=8, lr=1e-3, warmup_epochs=1.0, lr_schedule="cosine",
-    clip_mode="norm", clip_value=1.0, epochs=6, teacher_epochs=16,
+    clip_mode="norm", clip_value=1.0, epochs=4, teacher_epochs=12,
 )
 _COURSE: dict[str, Any] = dict()
 _PAPER: dict[str, Any] = dict(

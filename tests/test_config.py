@@ -23,7 +23,7 @@ def test_paper_profile_is_the_published_recipe():
 
 
 def test_unknown_profile_lists_valid():
-    with pytest.raises(ValueError, match="fast, course, paper"):
+    with pytest.raises(ValueError, match="fast, laptop, course, paper"):
         Config.from_profile("huge")
 
 

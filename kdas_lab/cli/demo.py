@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kdas_lab.cli.common import add_config_args
+from kdas_lab.cli.common import FLAG_FIELDS, add_config_args
 
 
 def demo_config_from_args(args):
@@ -21,14 +21,10 @@ def demo_config_from_args(args):
     if args.profile is not None:
         return config_from_args(args)
     flagged = config_from_args(argparse.Namespace(**{**vars(args), "profile": "fast"}))
-    given = {name for flag, name in _FLAG_FIELDS if getattr(args, flag, None) is not None}
+    given = {name for flag, name in FLAG_FIELDS.items() if getattr(args, flag, None) is not None}
     given |= {item.partition("=")[0] for item in args.set}
     explicit = {name: getattr(flagged, name) for name in given}
     return Config.from_env(profile="fast", **{**DEMO_OVERRIDES, **explicit})
-
-
-_FLAG_FIELDS = (("data", "data_dir"), ("device", "device"), ("epochs", "epochs"), ("batch_size", "batch_size"),
-                ("image_size", "image_size"), ("lr", "lr"), ("seed", "seed"))
 
 
 def _run(args) -> int:
