@@ -63,7 +63,8 @@ def test_resume_skips_finished_runs_and_reuses_teacher(ablation_dir, monkeypatch
     out = ablation_dir / "out"
     before = (out / "runs.csv").read_text()
     cfg = Config.from_profile("fast", data_dir=ablation_dir / "syn", device="cpu", epochs=1, batch_size=2,
-                              max_steps_per_epoch=2)
+                              max_steps_per_epoch=2, synthetic_train=6, synthetic_test=2,
+                              teacher="polyp_pvt_b0")  # the settings of the CLI run (resume compares them)
     grid = preset_grid("fast")
     res = run_ablation(cfg, grid, out, progress=False)
     assert (len(res.trained), len(res.skipped)) == (0, 4)

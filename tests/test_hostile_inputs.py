@@ -157,6 +157,19 @@ def test_jpeg_masks_are_never_read_as_label_maps(tmp_path):
     assert not load_mask(tmp_path / "m.jpg").any()
 
 
+def test_a_damaged_cache_is_named_and_rebuilt(tmp_path, capsys):
+    from kdas_lab.data.cache import cache_paths, load_or_build_cache
+
+    def load(i):
+        return np.full((4, 4, 3), i, np.uint8), np.full((4, 4), i, np.uint8)
+
+    load_or_build_cache(tmp_path, "k", ["a", "b"], 4, load, progress=False)
+    meta = cache_paths(tmp_path, "k")[2]
+    meta.write_text("{cut")
+    images, _ = load_or_build_cache(tmp_path, "k", ["a", "b"], 4, load, progress=False)
+    assert images[1].max() == 1 and f"rebuilding the cache {meta}" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ checkpoints
 def test_strict_keys_and_plain_objects_still_hold(tmp_path):
     from fractions import Fraction

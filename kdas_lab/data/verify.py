@@ -122,11 +122,12 @@ def verify_pranet(root: str | os.PathLike, workers: int | None = None, full: boo
     train_stems = {p.stem for p in (root / "TrainDataset" / "images").glob("*") if is_image_file(p)}
     for name in test_sets:
         split_key = SPLIT_KEYS.get(name)
-        stems = pranet_test_stems(split_key) if split_key and not synthetic and partial is None else None
+        stems = pranet_test_stems(split_key) if split_key and not synthetic else None
         expected = manifest.get("n_test") if synthetic else (known[name].n_test if name in known else None)
         if partial is not None:
             expected = partial.get(name, {}).get("test")
-        rows[name], found = verify_set(test_root / name, expected, stems, workers, full)
+        rows[name], found = verify_set(test_root / name, expected, None if partial is not None else stems,
+                                       workers, full)
         problems += found
         if stems is not None:
             leaked = sorted(train_stems & set(stems))

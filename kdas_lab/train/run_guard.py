@@ -77,7 +77,8 @@ def check_resume_config(path: Path, cfg: Config, allow: set[str], log: bool = Tr
 
     if not path.is_file():
         return  # the trainer says there is nothing to resume
-    stored = read_checkpoint(path, meta_only=True).get("config")
+    ckpt = read_checkpoint(path, meta_only=True)
+    stored = ckpt.get("config")
     if not isinstance(stored, dict):
         raise RunFolderError(f"--resume: {path} stores no configuration to compare with; start a new run")
     changes = config_changes(stored, cfg)
@@ -88,7 +89,7 @@ def check_resume_config(path: Path, cfg: Config, allow: set[str], log: bool = Tr
                              f"{'; '.join(refused)}. Resume with the run's settings, or allow the change "
                              f"explicitly: --allow-change {','.join(k for k in changes if k not in allow)}")
     if changes and log:
-        line = f"resumed after epoch {read_checkpoint(path, meta_only=True).get('epoch')} with " + "; ".join(shown.values())
+        line = f"resumed after epoch {ckpt.get('epoch')} with " + "; ".join(shown.values())
         print(f"note: {line}", file=sys.stderr)
         old = (path.parent / "resume.log").read_text() if (path.parent / "resume.log").is_file() else ""
         write_text_atomic(path.parent / "resume.log", old + line + "\n")
