@@ -88,6 +88,8 @@ def _registry() -> dict[str, Arm]:
         Arm("kdas_T4", "kdas", {"temperature": 4.0}, description="KDAS, temperature 4"),
         Arm("kdas_alpha0.1", "kdas", {"alpha": 0.1}, description="KDAS, alpha 0.1"),
         Arm("kdas_alpha0.5", "kdas", {"alpha": 0.5}, description="KDAS, alpha 0.5"),
+        Arm("kdas_sgm_prob", "kdas", extra={"sgm_space": "prob"},
+            description="VARIANT (not the method): KDAS with L_SGM on probabilities instead of raw logits"),
     ]
     for m, d in (("kd", "logit KD (Hinton) on the prediction maps"), ("at", "attention transfer"),
                  ("cwd", "channel-wise distillation"), ("skd", "structured (pairwise) KD"),
@@ -98,7 +100,8 @@ def _registry() -> dict[str, Arm]:
 
 ARMS: dict[str, Arm] = _registry()
 
-_ALL = tuple(a for a in ARMS if a != "kdas_official")
+_VARIANTS = ("kdas_sgm_prob",)  # labelled variants of the method: never in a preset's standard arms
+_ALL = tuple(a for a in ARMS if a != "kdas_official" and a not in _VARIANTS)
 PRESETS: dict[str, dict[str, Any]] = {
     # A CI-sized check of the whole pipeline: two arms, two seeds, tiny synthetic data.
     "fast": {"profile": "fast", "arms": ("no_kd", "kdas"), "seeds": 2},

@@ -9,7 +9,7 @@ Build one by name with ``create_loss(method, cfg, student=None, teacher=None)``.
 =============  ==========================================================================
 method         extra keys
 =============  ==========================================================================
-kdas           ``at_weight`` [1.0], ``sgm_weight`` [1.0]
+kdas           ``at_weight`` [1.0], ``sgm_weight`` [1.0], ``sgm_space`` ["logits"; "prob" = a variant]
 kdas-official  ``at_weight`` [1.0], ``sgm_weight`` [1.0]; always legacy BCE
 at             ``at_beta`` [1000.0], ``at_p`` [2.0]
 cwd            ``cwd_tau`` [4.0], ``cwd_features`` [True]
@@ -99,7 +99,8 @@ def create_loss(method: str, cfg: Any, student: nn.Module | None = None, teacher
     if method in KDAS_MODES:
         return KDASLoss(mode=method, temperature=temperature, alpha=common["alpha"],
                         legacy_bce=True if method == "kdas-official" else common["legacy_bce"],
-                        at_weight=float(extra.get("at_weight", 1.0)), sgm_weight=float(extra.get("sgm_weight", 1.0)))
+                        at_weight=float(extra.get("at_weight", 1.0)), sgm_weight=float(extra.get("sgm_weight", 1.0)),
+                        sgm_space=str(extra.get("sgm_space", "logits")))
     if method == "kd":
         return KDLoss(temperature=temperature, **common)
     if method == "dist":

@@ -97,17 +97,39 @@ class DistillationLoss(nn.Module):
     def distill_term(self, student: Any, teacher: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
-    def forward(self, student: Any, teacher: Any, mask: torch.Tensor,
-                labelled: torch.Tensor | None = None) -> LossOutput:
-        """``labelled`` (bool ``(B,)``): the segmentation part uses only these samples' masks; the
-        distillation term always uses every sample (label-scarce training)."""
+    def part_weights(self) -> dict[str, float] | None:
+        """Weights of ``distill_term``'s parts inside it (``term = sum w_k * part_k``), or None when the
+        term is not such a sum; :meth:`weighted_terms` then reports it whole as ``distill``."""
+        return None
+
+    def _seg_and_term(self, student, teacher, mask, labelled):
         if teacher is None:
             raise ValueError(f"loss {self.name!r} needs the teacher's outputs; got teacher=None")
         seg = seg_both_heads(student, mask, self.legacy_bce, labelled)
         term, parts = self.distill_term(student, detach_tree(teacher))
+        return seg, term, parts
+
+    def forward(self, student: Any, teacher: Any, mask: torch.Tensor,
+                labelled: torch.Tensor | None = None) -> LossOutput:
+        """``labelled`` (bool ``(B,)``): the segmentation part uses only these samples' masks; the
+        distillation term always uses every sample (label-scarce training)."""
+        seg, term, parts = self._seg_and_term(student, teacher, mask, labelled)
         total = (1 - self.alpha) * seg + self.alpha * term
         components = {"seg": seg.detach(), **{k: v.detach() for k, v in parts.items()}}
         return LossOutput(total, components)
+
+    def weighted_terms(self, student: Any, teacher: Any, mask: torch.Tensor,
+                       labelled: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The addends of ``total`` with their weights, graph attached (for per-term gradient norms):
+        ``{"seg": (1-a) seg, "<part>": a * w_part * part, ...}``; they sum to ``forward(...).total``."""
+        seg, term, parts = self._seg_and_term(student, teacher, mask, labelled)
+        weights = self.part_weights()
+        out = {"seg": (1 - self.alpha) * seg}
+        if weights is None:
+            out["distill"] = self.alpha * term
+        else:
+            out.update({k: self.alpha * weights[k] * parts[k] for k in weights})
+        return out
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, legacy_bce={self.legacy_bce}"

@@ -24,6 +24,10 @@ Two modes (spec sections 1, 2, 9):
 The published training loop also clamps every gradient element to [-0.5, 0.5]; that is the
 trainer's job (``Config.clip_mode = "value"``, ``clip_value = 0.5``), not this module's.
 
+Variant (never the default; ``sgm_space="prob"``, arm ``kdas_sgm_prob``): L_SGM on probabilities,
+    ``MSE(sigma(P_s) + sigma(P_s)^T, sigma(P_t) + sigma(P_t)^T)``, bounded by 4 per pixel whatever the
+    logits' scale (the method's MSE on raw logits reaches 30-100 with from-scratch teachers).
+
 Shapes: student / teacher outputs with ``p1``, ``p2`` logits ``(B, 1, S, S)``; mask ``(B, 1, S, S)``.
 Components (detached, unweighted): ``seg`` (seg1 + seg2), ``at`` (L_AT), ``sgm`` (L_SGM).
 """
@@ -39,6 +43,7 @@ from .attention import (official_kl, official_sgm, official_student_attention, o
 from .base import DistillationLoss
 
 KDAS_MODES = ("kdas", "kdas-official")
+SGM_SPACES = ("logits", "prob")
 _official_warned = False
 
 
@@ -68,9 +73,13 @@ class KDASLoss(DistillationLoss):
     teacher_fields = ("p1", "p2")  # what it reads of the teacher output (a teacher cache serves these)
 
     def __init__(self, mode: str = "kdas", temperature: float = 2.0, alpha: float = 0.3,
-                 legacy_bce: bool | None = None, at_weight: float = 1.0, sgm_weight: float = 1.0):
+                 legacy_bce: bool | None = None, at_weight: float = 1.0, sgm_weight: float = 1.0,
+                 sgm_space: str = "logits"):
         if mode not in KDAS_MODES:
             raise ValueError(f"KDASLoss: unknown mode {mode!r}; valid modes: {', '.join(KDAS_MODES)}")
+        if sgm_space not in SGM_SPACES or (sgm_space != "logits" and mode != "kdas"):
+            raise ValueError(f"KDASLoss: sgm_space must be one of {', '.join(SGM_SPACES)} "
+                             f"('prob' only with mode 'kdas'), got {sgm_space!r}")
         if temperature <= 0:
             raise ValueError(f"KDASLoss: temperature must be > 0, got {temperature}")
         official = mode == "kdas-official"
@@ -80,6 +89,7 @@ class KDASLoss(DistillationLoss):
         self.temperature = float(temperature)
         self.at_weight = float(at_weight)
         self.sgm_weight = float(sgm_weight)
+        self.sgm_space = sgm_space
         if official:
             _warn_official_once()
 
@@ -90,6 +100,9 @@ class KDASLoss(DistillationLoss):
             at, sgm = self._official_terms(student, teacher)
         return self.at_weight * at + self.sgm_weight * sgm, {"at": at, "sgm": sgm}
 
+    def part_weights(self) -> dict[str, float]:
+        return {"at": self.at_weight, "sgm": self.sgm_weight}
+
     def _fixed_terms(self, student: Any, teacher: Any) -> tuple[torch.Tensor, torch.Tensor]:
         t = self.temperature
         at = student.p1.new_zeros(())
@@ -99,6 +112,8 @@ class KDASLoss(DistillationLoss):
             if p_s.shape != p_t.shape:
                 raise ValueError(f"KDAS: student {head} {tuple(p_s.shape)} != teacher {head} {tuple(p_t.shape)}")
             at = at + row_kl(row_attention(p_s), row_attention(p_t), t) * t**2
+            if self.sgm_space == "prob":
+                p_s, p_t = torch.sigmoid(p_s), torch.sigmoid(p_t)  # (B, 1, S, S) in [0, 1]
             sgm = sgm + sgm_loss(p_s, p_t)
         return at, sgm
 
@@ -112,4 +127,5 @@ class KDASLoss(DistillationLoss):
 
     def extra_repr(self) -> str:
         return (f"mode={self.mode!r}, temperature={self.temperature}, alpha={self.alpha}, "
-                f"legacy_bce={self.legacy_bce}, at_weight={self.at_weight}, sgm_weight={self.sgm_weight}")
+                f"legacy_bce={self.legacy_bce}, at_weight={self.at_weight}, sgm_weight={self.sgm_weight}, "
+                f"sgm_space={self.sgm_space!r}")

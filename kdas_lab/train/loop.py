@@ -26,6 +26,7 @@ from kdas_lab.train.distributed import DistInfo, all_reduce_mean_, barrier
 from kdas_lab.train.history import EpochMeter, History
 from kdas_lab.train.schedule import apply_lr, lr_at
 from kdas_lab.train.state import capture_rng, restore_rng
+from kdas_lab.train.term_grads import term_gradient_norms
 
 
 class TrainResult(NamedTuple):
@@ -83,6 +84,7 @@ class Trainer:
         if cfg.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_steps_per_epoch)
         self.total_steps = max(1, cfg.epochs * self.steps_per_epoch * len(self.sizes))
+        self.term_grad_every = int(cfg.extra.get("term_grad_every", 0))  # 0 = off (3 extra backwards)
         self.warmup_steps = int(round(cfg.warmup_epochs * self.steps_per_epoch * len(self.sizes)))
         self.step, self.start_epoch = 0, 1
         self.best_val, self.best_epoch = -1.0, 0
@@ -121,7 +123,12 @@ class Trainer:
                 with torch.no_grad():
                     teacher_out = self.teacher(images)
         kwargs = {} if labelled is None else {"labelled": labelled}
-        out = self.loss(float32_outputs(student_out), float32_outputs(teacher_out), masks, **kwargs)
+        student_out, teacher_out = float32_outputs(student_out), float32_outputs(teacher_out)
+        out = self.loss(student_out, teacher_out, masks, **kwargs)
+        grad_norms = {}
+        if self.term_grad_every and self.step % self.term_grad_every == 0 and hasattr(self.loss, "weighted_terms"):
+            terms = self.loss.weighted_terms(student_out, teacher_out, masks, **kwargs)
+            grad_norms = {f"gradnorm_{k}": v for k, v in term_gradient_norms(terms, self.params).items()}
         self.scaler.scale(out.total).backward()
         if self.loss_params:
             all_reduce_mean_([p.grad for p in self.loss_params if p.grad is not None], self.info)
@@ -139,7 +146,7 @@ class Trainer:
         if bad:
             raise numerics.NonFiniteError(numerics.describe("parameter", bad, components, where) + self._kept())
         self.history.add_step({"epoch": epoch, "step": self.step, "size": size, "lr": lr,
-                               **{f"loss_{k}": v for k, v in components.items()}})
+                               **{f"loss_{k}": v for k, v in components.items()}, **grad_norms})
         self.step += 1
         return components
 
