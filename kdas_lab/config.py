@@ -66,6 +66,7 @@ class Config:
     temperature: float = 2.0
     alpha: float = 0.3
     legacy_bce: bool = False
+    log_term_grads_every: int = 0  # log each loss term's gradient norm every N steps (0 = off)
     labelled_fraction: float = 1.0  # share of training images whose masks the student may use
     teacher_cache: bool = False  # teacher P1/P2 computed once per (image, view, size) when exact
     extra: dict[str, Any] = field(default_factory=dict)
@@ -78,6 +79,7 @@ class Config:
             (self.clip_mode in ("value", "norm", "none"), "clip_mode must be value, norm or none"),
             (0.0 < self.labelled_fraction <= 1.0, "labelled_fraction must be in (0, 1]"),
             (self.warmup_epochs >= 0.0, "warmup_epochs must be >= 0"),
+            (self.log_term_grads_every >= 0, "log_term_grads_every must be >= 0"),
             (self.augment_mode in AUGMENT_MODES, "augment_mode must be random or dihedral"),
             (self.threads is None or self.threads >= 1, "threads must be >= 1 (or None)"),
             (self.teacher_epochs is None or self.teacher_epochs >= 1, "teacher_epochs must be >= 1 (or None)"),

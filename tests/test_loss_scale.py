@@ -66,7 +66,7 @@ def test_trainer_logs_term_gradient_norms(tmp_path, one_thread):
     root = build_synthetic(tmp_path / "data", n_train=6, n_test=2, size=64, seed=0)
     cfg = Config.from_profile("fast", data_dir=Path(root), device="cpu", epochs=1, batch_size=2, num_workers=0,
                               max_steps_per_epoch=3, val_fraction=0.2, student="polyp_pvt_b0", teacher="polyp_pvt_b0",
-                              extra={"term_grad_every": 2})
+                              log_term_grads_every=2)
     from kdas_lab.models import create_model
 
     teacher = create_model("polyp_pvt_b0").eval()

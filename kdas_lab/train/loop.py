@@ -84,7 +84,7 @@ class Trainer:
         if cfg.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_steps_per_epoch)
         self.total_steps = max(1, cfg.epochs * self.steps_per_epoch * len(self.sizes))
-        self.term_grad_every = int(cfg.extra.get("term_grad_every", 0))  # 0 = off (3 extra backwards)
+        self.term_grad_every = cfg.log_term_grads_every  # 0 = off; else one extra backward per term
         self.warmup_steps = int(round(cfg.warmup_epochs * self.steps_per_epoch * len(self.sizes)))
         self.step, self.start_epoch = 0, 1
         self.best_val, self.best_epoch = -1.0, 0

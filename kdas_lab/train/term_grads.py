@@ -3,7 +3,7 @@
 A loss's magnitude says little about its influence; its gradient does. For a distillation loss
 ``total = (1-a) seg + a * sum_k w_k part_k`` (see ``DistillationLoss.weighted_terms``) this gives
 ``||d term / d theta||_2`` over the student's parameters for each weighted addend. The trainer logs
-it every ``cfg.extra["term_grad_every"]`` steps (``gradnorm_<term>`` columns of ``steps.csv``).
+it every ``cfg.log_term_grads_every`` steps (``gradnorm_<term>`` columns of ``steps.csv``).
 """
 from __future__ import annotations
 
