@@ -87,3 +87,26 @@ def test_unknown_arm_is_a_clear_error(ablation_dir):
     with pytest.raises(ValueError, match="unknown arm 'kdas_typo'; valid arms: no_kd, kdas"):
         args.func(args)
     assert not (ablation_dir / "x").exists()
+
+
+@pytest.mark.parametrize("preset", ["laptop", "laptop-scarce"])
+def test_laptop_presets_run_on_tiny_settings(preset, tmp_path):
+    """The CPU study presets end to end at 64 px: dihedral views, the teacher-output cache, and
+    (laptop-scarce) 10 % of the masks; the teacher trains on every label for teacher_epochs."""
+    from kdas_lab.data import build_synthetic
+
+    data = build_synthetic(tmp_path / "syn", n_train=10, n_test=2, size=64, seed=0)
+    args = _args(["--preset", preset, "--arms", "no_kd,kdas", "--seeds", "1", "--data", str(data),
+                  "--out", str(tmp_path / "out"), "--image-size", "64", "--set", "teacher_epochs=2",
+                  "--set", "val_fraction=0.2", *TINY])
+    assert args.func(args) == 0
+    runs = load_runs(tmp_path / "out")
+    assert set(runs["arm"]) == {"no_kd", "kdas"} and runs["value"].notna().all()
+    assert list((data / ".kdas_cache" / "teacher").glob("*.npy"))  # the KDAS arm read cached teacher maps
+    teacher = pd.read_csv(tmp_path / "out" / "teacher" / "history.csv")
+    assert len(teacher) == 2
+    import json
+
+    run_cfg = json.loads((tmp_path / "out" / "runs" / "kdas" / "seed0" / "metrics.json").read_text())["config"]
+    assert run_cfg["augment_mode"] == "dihedral" and run_cfg["teacher_cache"] is True
+    assert run_cfg["labelled_fraction"] == (0.1 if preset == "laptop-scarce" else 1.0)
