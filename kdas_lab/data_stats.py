@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+from kdas_lab.data.io import load_mask
+from kdas_lab.data.layout import dataset_folders, find_pairs
+
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
@@ -37,37 +39,9 @@ def mask_stats(mask: np.ndarray, min_region: int = 10) -> dict[str, float]:
     }
 
 
-def _files_by_stem(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: folder not found")
-    out: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.suffix.lower() in IMAGE_EXTS:
-            if p.stem in out:
-                raise ValueError(f"{folder}: two files share the stem {p.stem!r} ({out[p.stem].name}, {p.name})")
-            out[p.stem] = p
-    return out
-
-
-def paired_files(folder: str | Path) -> list[tuple[str, Path, Path]]:
-    """``(stem, image_path, mask_path)`` for ``folder/images`` and ``folder/masks``; a stem on one side
-    only is an error naming it."""
-    folder = Path(folder)
-    images, masks = _files_by_stem(folder / "images"), _files_by_stem(folder / "masks")
-    lonely = sorted(set(images) ^ set(masks))
-    if lonely:
-        raise ValueError(f"{folder}: {len(lonely)} images without a mask or masks without an image, "
-                         f"e.g. {lonely[:5]}")
-    if not images:
-        raise ValueError(f"{folder}: no images found in images/")
-    return [(s, images[s], masks[s]) for s in sorted(images)]
-
-
 def folder_stats(folder: str | Path, *, limit: int | None = None, progress: bool = False) -> pd.DataFrame:
     """One row per image of a folder with ``images/`` and ``masks/`` (index: stem)."""
-    from kdas_lab.data import load_mask
-
-    pairs = paired_files(folder)[:limit]
+    pairs = find_pairs(folder)[:limit]
     if progress:
         from tqdm.auto import tqdm
 
@@ -79,22 +53,6 @@ def folder_stats(folder: str | Path, *, limit: int | None = None, progress: bool
         except Exception as exc:  # name the file, keep the cause
             raise ValueError(f"{mask_path}: cannot compute statistics: {exc}") from exc
     return pd.DataFrame(rows).set_index("stem")
-
-
-def dataset_folders(root: str | Path) -> dict[str, Path]:
-    """PraNet layout: ``{"TrainDataset": ..., "<test set>": ...}`` for the folders that exist."""
-    root = Path(root)
-    found = {}
-    if (root / "TrainDataset").is_dir():
-        found["TrainDataset"] = root / "TrainDataset"
-    test = root / "TestDataset"
-    if test.is_dir():
-        for d in sorted(test.iterdir()):
-            if d.is_dir():
-                found[d.name] = d
-    if not found:
-        raise FileNotFoundError(f"{root}: no TrainDataset/ or TestDataset/<name>/ folders (PraNet layout)")
-    return found
 
 
 def dataset_stats(root: str | Path, *, limit: int | None = None, progress: bool = False) -> pd.DataFrame:

@@ -49,9 +49,10 @@ def _efficiency(model, device, size: int) -> dict[str, float]:
 def _overlay_figure(cfg: Config, models: dict, out_dir: Path, device, n: int = 4) -> Path:
     import matplotlib.pyplot as plt
 
-    from kdas_lab.data.dataset import find_pairs
     from kdas_lab.data.io import load_image, load_mask
-    from kdas_lab.evaluation import list_datasets, test_root
+    from kdas_lab.data.layout import find_pairs
+    from kdas_lab.data.layout import find_test_root as test_root
+    from kdas_lab.data.layout import list_test_sets as list_datasets
     from kdas_lab.inference import predict_image
     from kdas_lab.metrics import mean_dice
     from kdas_lab.viz.overlays import overlay_grid, save_figure

@@ -17,34 +17,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from kdas_lab.data.dataset import find_pairs
-from kdas_lab.data.io import DataError, is_image_file, load_image, load_mask_grey, save_png_atomic
+from kdas_lab.data.io import DataError, load_image, load_mask_grey, save_png_atomic
+from kdas_lab.data.layout import find_pairs, find_test_root, index_by_stem, list_test_sets, pair_by_stem
 from kdas_lab.inference import predict_image, to_png_levels
 from kdas_lab.metrics import METRIC_KEYS, get_protocol, image_scores, map_scores, summarize
-
-
-def test_root(root: str | os.PathLike) -> Path:
-    """``ROOT/TestDataset`` when it exists, else ``ROOT`` itself (already a TestDataset folder)."""
-    root = Path(root)
-    if (root / "TestDataset").is_dir():
-        return root / "TestDataset"
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder (expected PraNet layout ROOT/TestDataset/<name>)")
-    return root
-
-
-def list_datasets(root: str | os.PathLike, datasets: Sequence[str] | None = None) -> list[str]:
-    """Test-set names under ``root`` (sorted), or ``datasets`` after checking each exists."""
-    base = test_root(root)
-    found = sorted(p.name for p in base.iterdir() if (p / "masks").is_dir())
-    if datasets is None:
-        if not found:
-            raise DataError(f"{base}: no test sets (folders with masks/) found")
-        return found
-    missing = [d for d in datasets if d not in found]
-    if missing:
-        raise DataError(f"{base}: test set(s) {missing} not found; available: {found}")
-    return list(datasets)
 
 
 def _frame(rows: dict[str, dict[str, float]], protocol: str) -> pd.DataFrame:
@@ -63,9 +39,9 @@ def evaluate_model(model: nn.Module, root: str | os.PathLike, datasets: Sequence
     if device is not None:
         from kdas_lab.runtime import resolve_device
         model = model.to(resolve_device(device))
-    base = test_root(root)
+    base = find_test_root(root)
     rows = {}
-    for name in list_datasets(base, datasets):
+    for name in list_test_sets(base, datasets):
         pairs = find_pairs(base / name)
         out_dir = Path(save_maps) / name if save_maps is not None else None
         if out_dir is not None:
@@ -86,18 +62,6 @@ def evaluate_model(model: nn.Module, root: str | os.PathLike, datasets: Sequence
     return _frame(rows, proto.name)
 
 
-def _by_stem(folder: Path, what: str) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise DataError(f"{folder}: {what} folder not found")
-    out: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if is_image_file(p):
-            if p.stem in out:
-                raise DataError(f"two {what} files share the stem {p.stem!r}: {out[p.stem]} and {p}")
-            out[p.stem] = p
-    return out
-
-
 def _load_map(path: Path) -> np.ndarray:
     return load_mask_grey(path, kind="prediction map")  # grey PNGs: same reader, uint8 (H, W)
 
@@ -109,21 +73,9 @@ def _score_files(args: tuple) -> np.ndarray:
 
 def match_maps(pred_dir: Path, gt_dir: Path) -> list[tuple[str, Path, Path]]:
     """``[(stem, pred, mask)]``; raises listing every missing or extra prediction."""
-    preds, masks = _by_stem(pred_dir, "prediction"), _by_stem(gt_dir / "masks", "mask")
-    missing = sorted(set(masks) - set(preds))
-    extra = sorted(set(preds) - set(masks))
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} mask(s) without a prediction in {pred_dir}: "
-                        + ", ".join(str(masks[s]) for s in missing))
-    if extra:
-        problems.append(f"{len(extra)} prediction(s) without a mask in {gt_dir / 'masks'}: "
-                        + ", ".join(str(preds[s]) for s in extra))
-    if problems:
-        raise DataError("; ".join(problems))
-    if not masks:
-        raise DataError(f"{gt_dir / 'masks'} holds no masks")
-    return [(s, preds[s], masks[s]) for s in sorted(masks)]
+    masks_dir = gt_dir / "masks"
+    return pair_by_stem(index_by_stem(pred_dir, "prediction"), index_by_stem(masks_dir, "mask"),
+                        ("prediction", "mask"), (pred_dir, masks_dir))
 
 
 def check_sizes(pairs: list[tuple[str, Path, Path]]) -> None:
@@ -142,14 +94,14 @@ def evaluate_maps(pred_root: str | os.PathLike, gt_root: str | os.PathLike, data
     ``datasets`` default: every folder of ``pred_root``. ``workers > 1``: a process pool over images.
     """
     proto = get_protocol(protocol)
-    pred_root, base = Path(pred_root), test_root(gt_root)
+    pred_root, base = Path(pred_root), find_test_root(gt_root)
     if not pred_root.is_dir():
         raise DataError(f"{pred_root}: prediction folder not found")
     if datasets is None:
         datasets = sorted(p.name for p in pred_root.iterdir() if p.is_dir())
         if not datasets:
             raise DataError(f"{pred_root}: no dataset folders with prediction maps")
-    names = list_datasets(base, datasets)
+    names = list_test_sets(base, datasets)
     rows = {}
     for name in names:
         pairs = match_maps(pred_root / name, base / name)
@@ -161,4 +113,4 @@ def evaluate_maps(pred_root: str | os.PathLike, gt_root: str | os.PathLike, data
     return _frame(rows, proto.name)
 
 
-__all__ = ["evaluate_model", "evaluate_maps", "list_datasets", "match_maps", "test_root", "find_pairs"]
+__all__ = ["evaluate_model", "evaluate_maps", "match_maps"]

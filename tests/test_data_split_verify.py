@@ -67,7 +67,7 @@ def test_verify_lists_every_problem(syn_root):
     assert text.count("changed since the build") == 3 and text.count("missing since the build") == 1
     assert "syn_test_00000.png is not binary" in text
     assert "size mismatch: image" in text and "syn_test_00001.png is 32x16" in text
-    assert "image without mask" in text and "syn_train_00002.png" in text
+    assert "image(s) without a mask" in text and "syn_train_00002.png" in text
     assert "cannot read" in text and "syn_train_00003.png" in text
     assert list(report.table["status"]) == ["FAIL", "FAIL"]
     assert "8 problem(s)" in str(report)

@@ -110,7 +110,7 @@ def test_get_data_cli_synthetic_and_verify(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     (out / "TestDataset" / "Synthetic" / "masks" / "syn_test_00001.png").unlink()
     assert main(["verify", str(out)]) == 1
-    assert "image without mask" in capsys.readouterr().out
+    assert "image(s) without a mask" in capsys.readouterr().out
 
 
 def test_kdas_lab_cli_registers_data_commands(tmp_path):

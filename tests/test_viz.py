@@ -14,6 +14,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from kdas_lab import data_stats  # noqa: E402
+from kdas_lab.data.io import DataError  # noqa: E402
 from kdas_lab.viz import attention_plots as ap  # noqa: E402
 from kdas_lab.viz import data_plots as dp  # noqa: E402
 
@@ -78,10 +79,10 @@ def test_folder_and_dataset_stats(tmp_path):
 def test_unpaired_files_are_an_error(tmp_path):
     write_dataset(tmp_path / "set", {"a": np.ones((4, 4), bool)})
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "set" / "images" / "lonely.png")
-    with pytest.raises(ValueError, match="lonely"):
-        data_stats.paired_files(tmp_path / "set")
-    with pytest.raises(FileNotFoundError, match="PraNet"):
-        data_stats.dataset_folders(tmp_path / "set" / "images")
+    with pytest.raises(DataError, match="lonely"):
+        data_stats.folder_stats(tmp_path / "set")
+    with pytest.raises(DataError, match="PraNet"):
+        data_stats.dataset_stats(tmp_path / "set" / "images")
 
 
 # ----------------------------------------------------------------------------- attention indexing

@@ -57,10 +57,11 @@ def run_from_args(args, json_path: Path | None = None) -> dict:
             write_json_atomic(report, json_path)
     if args.data_loading:
         from kdas_lab.bench.data_loading import run_data_bench
+        from kdas_lab.data.layout import train_folder
 
         data = args.data or Path(os.environ.get("KDAS_DATA_DIR", "data/polyp"))
-        if not (data / "TrainDataset").is_dir():
-            raise FileNotFoundError(f"--data-loading: {data}/TrainDataset not found (pass --data DIR)")
+        if not train_folder(data).is_dir():
+            raise FileNotFoundError(f"--data-loading: {train_folder(data)} not found (pass --data DIR)")
         report["data_loading"] = run_data_bench(data, size=args.size)
     return report
 

@@ -9,9 +9,11 @@ import importlib
 
 _EXPORTS = {
     "archive": ("safe_extract", "sha256_file"),
-    "dataset": ("PolypDataset", "collate_eval", "find_pairs", "load_pair"),
+    "dataset": ("PolypDataset", "collate_eval", "load_pair"),
     "download": ("DownloadError", "download"),
     "io": ("DataError", "image_size", "load_image", "load_mask", "load_mask_grey"),
+    "layout": ("TEST", "TRAIN", "data_root", "dataset_folders", "find_pairs", "find_test_root", "list_stems",
+               "list_test_sets", "train_folder"),
     "pranet": ("build_pranet",),
     "sources": ("SOURCES", "TEST_SETS", "DataSource", "pranet_test_stems", "sources_table"),
     "split": ("CLINICDB_SEQUENCES", "clinicdb_sequence", "split_stems", "train_val_split"),

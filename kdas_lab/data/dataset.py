@@ -15,45 +15,9 @@ import torch
 from torch.utils.data import Dataset
 
 from kdas_lab.data.cache import cache_key, load_or_build_cache
-from kdas_lab.data.io import DataError, is_image_file, load_image, load_mask
+from kdas_lab.data.io import DataError, load_image, load_mask
+from kdas_lab.data.layout import find_pairs
 from kdas_lab.data.transforms import build_augment, make_sample, resize_image, resize_mask
-
-
-def _by_stem(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise DataError(f"{folder} is not a folder (expected PraNet layout: <set>/images and <set>/masks)")
-    out: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if not is_image_file(p):
-            continue
-        if p.stem in out:
-            raise DataError(f"two files share the stem {p.stem!r}: {out[p.stem]} and {p}")
-        out[p.stem] = p
-    return out
-
-
-def find_pairs(folder: str | os.PathLike, stems: list[str] | None = None) -> list[tuple[str, Path, Path]]:
-    """``[(stem, image_path, mask_path)]`` sorted by stem; raises on any unpaired file or unknown stem."""
-    folder = Path(folder)
-    images, masks = _by_stem(folder / "images"), _by_stem(folder / "masks")
-    no_mask = sorted(set(images) - set(masks))
-    no_image = sorted(set(masks) - set(images))
-    if no_mask:
-        raise DataError(f"{len(no_mask)} image(s) without a mask in {folder / 'masks'}: "
-                        + ", ".join(str(images[s]) for s in no_mask[:10]))
-    if no_image:
-        raise DataError(f"{len(no_image)} mask(s) without an image in {folder / 'images'}: "
-                        + ", ".join(str(masks[s]) for s in no_image[:10]))
-    if stems is None:
-        chosen = sorted(images)
-    else:
-        unknown = [s for s in stems if s not in images]
-        if unknown:
-            raise DataError(f"stems not found in {folder / 'images'}: {unknown[:10]}")
-        chosen = list(stems)
-    if not chosen:
-        raise DataError(f"{folder / 'images'} holds no images")
-    return [(s, images[s], masks[s]) for s in chosen]
 
 
 def load_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from kdas_lab.atomic import atomic_path
-from kdas_lab.data.dataset import find_pairs, load_pair
+from kdas_lab.data.dataset import load_pair
+from kdas_lab.data.layout import find_pairs
 from kdas_lab.data.synthetic import frame_rng, render_frame
 
 

@@ -12,9 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kdas_lab.data.io import DataError
+from kdas_lab.data.layout import TEST, TRAIN
 
 MANIFEST = "kdas_data.json"
-SET_FOLDERS = ("TrainDataset", "TestDataset")
+SET_FOLDERS = (TRAIN, TEST)
 
 
 def _files(root: Path) -> list[str]:

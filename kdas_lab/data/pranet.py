@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 
 from kdas_lab.data.archive import building_tree, is_archive, safe_extract, sha256_file
 from kdas_lab.data.download import download
-from kdas_lab.data.io import DataError, is_image_file, load_image, load_mask, save_png_atomic, copy_atomic
+from kdas_lab.data.io import DataError, copy_atomic, load_image, load_mask, save_png_atomic
+from kdas_lab.data.layout import TEST, index_by_stem, pair_by_stem, train_folder
 from kdas_lab.data.sources import CLINICDB, KVASIR, SOURCES, TEST_SETS, DataSource, pranet_test_stems
 
 IMAGE_DIR_NAMES = ("images", "image", "original", "img", "imgs", "frames")
@@ -50,23 +51,9 @@ def find_layout(root: Path) -> tuple[Path, Path]:
 
 def source_pairs(root: Path) -> dict[str, tuple[Path, Path]]:
     """``{stem: (image, mask)}`` of an original release or PraNet-style folder, strictly paired."""
-    img_dir, msk_dir = find_layout(root)
-    images: dict[str, Path] = {}
-    masks: dict[str, Path] = {}
-    for folder, table in ((img_dir, images), (msk_dir, masks)):
-        for p in sorted(folder.iterdir()):
-            if not is_image_file(p):
-                continue
-            if p.stem in table:
-                raise DataError(f"two files share the stem {p.stem!r}: {table[p.stem]} and {p}")
-            table[p.stem] = p
-    problems = [f"image without mask: {images[s]}" for s in sorted(set(images) - set(masks))]
-    problems += [f"mask without image: {masks[s]}" for s in sorted(set(masks) - set(images))]
-    if problems:
-        raise DataError(f"{root}: {len(problems)} unpaired file(s):\n  " + "\n  ".join(problems[:20]))
-    if not images:
-        raise DataError(f"{img_dir} holds no images")
-    return {s: (images[s], masks[s]) for s in sorted(images)}
+    dirs = find_layout(root)
+    pairs = pair_by_stem(index_by_stem(dirs[0]), index_by_stem(dirs[1], "mask"), ("image", "mask"), dirs)
+    return {s: (image, mask) for s, image, mask in pairs}
 
 
 def install_pair(stem: str, image: Path, mask: Path, out: Path, move: bool = False) -> None:
@@ -184,7 +171,7 @@ def build_pranet(out: str | os.PathLike, kvasir: str | os.PathLike, clinicdb: st
     local = tuple(Path(s) for s in given.values() if s is not None and not str(s).startswith(("http://", "https://")))
     with building_tree(out, keep=(*local, download_dir)) as tmp:
         scratch = tmp / "_sources"
-        train_dir, test_root = tmp / "TrainDataset", tmp / "TestDataset"
+        train_dir, test_root = train_folder(tmp), tmp / TEST
         for source, src in ((KVASIR, kvasir), (CLINICDB, clinicdb)):
             folder, info = resolve_source(src, source, scratch, download_dir, progress)
             train, test = _select(source_pairs(folder), source, allow_partial)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 
+from kdas_lab.data.layout import TEST, TRAIN
+
 
 @dataclass(frozen=True)
 class DataSource:
@@ -71,7 +73,7 @@ CVC300 = DataSource(
     terms="Research dataset; licence unstated: research use, cite the paper.",
 )
 PRANET_TEST = DataSource(
-    key="pranet_test", name="TestDataset",
+    key="pranet_test", name=TEST,
     landing_page="https://github.com/DengPingFan/PraNet",
     urls=("https://drive.google.com/file/d/1Y2z7FD5p5y31vkZwQQomXFRB0HutHyao",),
     layout="TestDataset/<Kvasir|CVC-ClinicDB|CVC-ColonDB|ETIS-LaribPolypDB|CVC-300>/{images,masks}",
@@ -81,7 +83,7 @@ PRANET_TEST = DataSource(
     notes=("Google Drive (327 MB); users report the link failing: rebuild from the originals instead",),
 )
 PRANET_TRAIN = DataSource(
-    key="pranet_train", name="TrainDataset",
+    key="pranet_train", name=TRAIN,
     landing_page="https://github.com/DengPingFan/PraNet",
     urls=("https://drive.google.com/file/d/1YiGHLw4iTvKdvbT6MgwO9zcCv8zJ_Bnb",),
     layout="TrainDataset/{images,masks}: 900 Kvasir-SEG + 550 CVC-ClinicDB",

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kdas_lab.data.io import DataError, is_image_file
+from kdas_lab.data.io import DataError
+from kdas_lab.data.layout import list_stems
 
 # CVC-ClinicDB frame ranges (inclusive) per video sequence 1..29.
 # Source: the README.txt distributed inside the CVC-ClinicDB archive (section "Description").
@@ -36,13 +37,6 @@ def group_of(stem: str) -> str:
     if stem.isdigit() and 1 <= int(stem) <= CLINICDB_SEQUENCES[-1][1]:
         return f"clinicdb-seq{clinicdb_sequence(int(stem))}"
     return stem
-
-
-def list_stems(folder: str | os.PathLike) -> list[str]:
-    images = Path(folder) / "images"
-    if not images.is_dir():
-        raise DataError(f"{images} is not a folder (expected PraNet layout <folder>/images, <folder>/masks)")
-    return sorted(p.stem for p in images.iterdir() if is_image_file(p))
 
 
 def split_stems(stems: list[str], val_fraction: float = 0.1, seed: int = 0,

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from kdas_lab.data.archive import building_tree
 from kdas_lab.data.io import DataError, save_png_atomic
+from kdas_lab.data.layout import TEST, has_train_images, train_folder
 
 SYNTHETIC_SET = "Synthetic"
 
@@ -167,8 +168,8 @@ def build_synthetic(out: str | os.PathLike, n_train: int, n_test: int, size: int
     if out.exists() and not overwrite:
         raise DataError(f"{out} already exists (pass overwrite=True / --overwrite to rebuild it)")
     with building_tree(out) as tmp:
-        _write_set(tmp / "TrainDataset", "syn_train", n_train, size, seed, 0, progress)
-        _write_set(tmp / "TestDataset" / SYNTHETIC_SET, "syn_test", n_test, size, seed, 1, progress)
+        _write_set(train_folder(tmp), "syn_train", n_train, size, seed, 0, progress)
+        _write_set(tmp / TEST / SYNTHETIC_SET, "syn_test", n_test, size, seed, 1, progress)
         manifest = {"kind": "synthetic", "n_train": n_train, "n_test": n_test, "size": size, "seed": seed}
         (tmp / "kdas_data.json").write_text(json.dumps(manifest, indent=1))
     return out
@@ -178,11 +179,11 @@ def ensure_synthetic(cfg) -> Path:
     """Return ``cfg.data_dir``, building a synthetic set there first if it holds no TrainDataset
     (``cfg.synthetic_train`` / ``cfg.synthetic_test`` frames at ``cfg.image_size``, ``cfg.seed``)."""
     root = Path(cfg.data_dir)
-    if (root / "TrainDataset" / "images").is_dir():
+    if has_train_images(root):
         return root
     try:
         return build_synthetic(root, cfg.synthetic_train, cfg.synthetic_test, cfg.image_size, cfg.seed)
     except (DataError, OSError):
-        if (root / "TrainDataset" / "images").is_dir():  # another process built it meanwhile
+        if has_train_images(root):  # another process built it meanwhile
             return root
         raise

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from kdas_lab.data.integrity import check_hashes, read_manifest
-from kdas_lab.data.io import DataError, image_size, is_image_file, load_image, load_mask_grey
+from kdas_lab.data.io import DataError, image_size, load_image, load_mask_grey
+from kdas_lab.data.layout import TEST, TRAIN, stem_index, train_folder, unpaired
 from kdas_lab.data.sources import TEST_SETS, TRAIN_PAIRS, pranet_test_stems
 
 SPLIT_KEYS = {"Kvasir": "kvasir", "CVC-ClinicDB": "clinicdb"}
@@ -41,19 +42,6 @@ class VerifyReport:
         return text + ("\n\nOK" if self.ok else "")
 
 
-def _index(folder: Path, problems: list[str]) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    if not folder.is_dir():
-        problems.append(f"missing folder {folder}")
-        return out
-    for p in sorted(folder.iterdir()):
-        if is_image_file(p):
-            if p.stem in out:
-                problems.append(f"two files share the stem {p.stem!r}: {out[p.stem]} and {p}")
-            out[p.stem] = p
-    return out
-
-
 def _check_pair(image: Path, mask: Path, full: bool = False) -> tuple[str | None, str | None]:
     """(size/readability problem, non-binary problem) of one pair; ``full`` decodes the whole image."""
     try:
@@ -71,10 +59,9 @@ def _check_pair(image: Path, mask: Path, full: bool = False) -> tuple[str | None
 
 def verify_set(folder: Path, expected: int | None, expected_stems: list[str] | None = None,
                workers: int | None = None, full: bool = False) -> tuple[dict, list[str]]:
-    problems: list[str] = []
-    images, masks = _index(folder / "images", problems), _index(folder / "masks", problems)
-    problems += [f"image without mask: {images[s]}" for s in sorted(set(images) - set(masks))]
-    problems += [f"mask without image: {masks[s]}" for s in sorted(set(masks) - set(images))]
+    dirs = (folder / "images", folder / "masks")
+    (images, problems), (masks, mask_problems) = stem_index(dirs[0]), stem_index(dirs[1], "mask")
+    problems += mask_problems + unpaired(images, masks, ("image", "mask"), dirs)
     stems = sorted(set(images) & set(masks))
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
         results = list(pool.map(lambda s: _check_pair(images[s], masks[s], full), stems))
@@ -106,33 +93,33 @@ def verify_pranet(root: str | os.PathLike, workers: int | None = None, full: boo
     synthetic = manifest.get("kind") == "synthetic"
     partial = manifest.get("counts", {}) if manifest.get("allow_partial") else None
     known = {s.name: s for s in TEST_SETS}
-    test_root = root / "TestDataset"
-    test_sets = sorted(p.name for p in test_root.iterdir() if p.is_dir()) if test_root.is_dir() else []
+    test_dir = root / TEST
+    test_sets = sorted(p.name for p in test_dir.iterdir() if p.is_dir()) if test_dir.is_dir() else []
     rows, problems = {}, []
     if not test_sets:
-        problems.append(f"no test sets in {test_root}")
+        problems.append(f"no test sets in {test_dir}")
     if synthetic:
         expected_train = manifest.get("n_train")
     elif partial is not None:
         expected_train = sum(c.get("train", 0) for c in partial.values())
     else:
         expected_train = TRAIN_PAIRS if {"Kvasir", "CVC-ClinicDB"} <= set(test_sets) else None
-    rows["TrainDataset"], found = verify_set(root / "TrainDataset", expected_train, workers=workers, full=full)
+    rows[TRAIN], found = verify_set(train_folder(root), expected_train, workers=workers, full=full)
     problems += found
-    train_stems = {p.stem for p in (root / "TrainDataset" / "images").glob("*") if is_image_file(p)}
+    train_stems = set(stem_index(train_folder(root) / "images")[0])
     for name in test_sets:
         split_key = SPLIT_KEYS.get(name)
         stems = pranet_test_stems(split_key) if split_key and not synthetic else None
         expected = manifest.get("n_test") if synthetic else (known[name].n_test if name in known else None)
         if partial is not None:
             expected = partial.get(name, {}).get("test")
-        rows[name], found = verify_set(test_root / name, expected, None if partial is not None else stems,
+        rows[name], found = verify_set(test_dir / name, expected, None if partial is not None else stems,
                                        workers, full)
         problems += found
         if stems is not None:
             leaked = sorted(train_stems & set(stems))
             if leaked:
-                problems.append(f"{len(leaked)} {name} test stems are also in TrainDataset, e.g. {leaked[:5]}")
+                problems.append(f"{len(leaked)} {name} test stems are also in {TRAIN}, e.g. {leaked[:5]}")
     notes = []
     if "files" in manifest:
         problems += check_hashes(root, manifest, workers)

@@ -70,7 +70,8 @@ def _slider(n: int, description: str = "index") -> widgets.IntSlider:
 def image_mask_browser(root: str | Path, render: bool = True) -> Explorer:
     """Browse image/mask pairs of every dataset under a PraNet-layout ``root``."""
     from kdas_lab.data import load_image, load_mask
-    from kdas_lab.data_stats import dataset_folders, mask_stats, paired_files
+    from kdas_lab.data.layout import dataset_folders, find_pairs
+    from kdas_lab.data_stats import mask_stats
 
     folders = dataset_folders(root)
     pairs: dict[str, list] = {}
@@ -79,7 +80,7 @@ def image_mask_browser(root: str | Path, render: bool = True) -> Explorer:
 
     def compute(dataset: str, index: int, contour: bool) -> dict:
         if dataset not in pairs:
-            pairs[dataset] = paired_files(folders[dataset])
+            pairs[dataset] = find_pairs(folders[dataset])
         items = pairs[dataset]
         index = min(index, len(items) - 1)
         stem, image_path, mask_path = items[index]
