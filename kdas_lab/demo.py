@@ -53,7 +53,7 @@ def _overlay_figure(cfg: Config, models: dict, out_dir: Path, device, n: int = 4
     from kdas_lab.data.layout import find_pairs
     from kdas_lab.data.layout import find_test_root as test_root
     from kdas_lab.data.layout import list_test_sets as list_datasets
-    from kdas_lab.inference import predict_image
+    from kdas_lab.evaluation.inference import predict_image
     from kdas_lab.metrics import mean_dice
     from kdas_lab.viz.overlays import overlay_grid, save_figure
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from kdas_lab.models import AttentionCapture, create_model
+from kdas_lab.models import AttentionCapture, create_model, stage_attention
 from kdas_lab.models.attention import find_attention_modules, kv_grid
 
 
@@ -94,3 +94,13 @@ def test_bad_stage_and_query_errors(b0):
 @pytest.mark.parametrize("q,expected", [((88, 88), (11, 11)), ((16, 24), (2, 3))])
 def test_kv_grid_stage1_sr8(b0, q, expected):
     assert kv_grid(b0.backbone.stages[0].blocks[0].attn, q) == expected
+
+
+def test_stage_attention_on_student():
+    torch.manual_seed(0)
+    model = create_model("polyp_pvt_b0").train()
+    maps = stage_attention(model, torch.randn(1, 3, 64, 64))
+    assert model.training  # mode restored
+    assert [tuple(a.shape) for a, _ in maps] == [(1, 1, 256, 4), (1, 2, 64, 4), (1, 5, 16, 4), (1, 8, 4, 4)]
+    assert [hw for _, hw in maps] == [(16, 16), (8, 8), (4, 4), (2, 2)]
+    torch.testing.assert_close(maps[0][0].sum(-1), torch.ones(1, 1, 256))

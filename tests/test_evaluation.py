@@ -12,7 +12,7 @@ from PIL import Image
 from kdas_lab.bench.eval_speed import run_eval_bench, synthetic_pair
 from kdas_lab.cli import evaluate as cli
 from kdas_lab.evaluation import evaluate_maps, evaluate_model
-from kdas_lab.inference import predict_image, predict_probs, to_png_levels
+from kdas_lab.evaluation.inference import predict_image, predict_probs, to_png_levels
 from kdas_lab.metrics import METRIC_KEYS
 from kdas_lab.models import create_model, save_checkpoint
 

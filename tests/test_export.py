@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdas_lab.export import BinnedAvgPool2d, check_onnx, export_onnx, make_exportable, onnx_session
+from kdas_lab.evaluation.export import BinnedAvgPool2d, check_onnx, export_onnx, make_exportable, onnx_session
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

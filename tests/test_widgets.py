@@ -98,7 +98,7 @@ def test_attention_explorer_follows_query_and_head():
 
 def test_attention_explorer_on_real_student():
     from kdas_lab.models import create_model
-    from kdas_lab.viz.attention_plots import stage_attention
+    from kdas_lab.models import stage_attention
 
     torch.manual_seed(0)
     models = {"student": create_model("polyp_pvt_b0")}

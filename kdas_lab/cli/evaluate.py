@@ -27,7 +27,7 @@ def write_outputs(df: pd.DataFrame, json_path: Path | None, csv_path: Path | Non
 def show(df: pd.DataFrame, reference: bool = False) -> str:
     table = df.copy()
     if reference:
-        from kdas_lab.metrics.reference import reference_rows
+        from kdas_lab.evaluation.reference import reference_rows
         ref = reference_rows(list(df.index))
         if len(ref):
             table = pd.concat([table.assign(source="kdas_lab"),
@@ -41,7 +41,7 @@ def show(df: pd.DataFrame, reference: bool = False) -> str:
 
 
 def _sources() -> dict[str, str]:
-    from kdas_lab.metrics.reference import reference_table
+    from kdas_lab.evaluation.reference import reference_table
     t = reference_table()
     return dict(zip(t["method"], t["source"]))
 

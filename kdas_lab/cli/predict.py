@@ -17,7 +17,7 @@ def predict_files(checkpoint, images: list, out_dir, size: int = 352, device=Non
                   threshold: float = 0.5) -> list[dict]:
     """Predict every image file; returns one record per image (paths written, foreground fraction)."""
     from kdas_lab.data.io import load_image, save_png_atomic
-    from kdas_lab.inference import predict_image
+    from kdas_lab.evaluation.inference import predict_image
     from kdas_lab.models import load_model
     from kdas_lab.runtime import resolve_device
     from kdas_lab.viz.overlays import overlay_mask

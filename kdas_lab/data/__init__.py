@@ -20,7 +20,6 @@ _EXPORTS = {
     "synthetic": ("SYNTHETIC_SET", "build_synthetic", "ensure_synthetic", "render_frame"),
     "transforms": ("IMAGENET_MEAN", "IMAGENET_STD", "build_augment", "denormalize", "normalize"),
     "verify": ("VerifyReport", "verify_pranet"),
-    "figures": ("plot_folder", "plot_grid", "save_synthetic_grid", "synthetic_grid"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

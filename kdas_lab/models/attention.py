@@ -159,3 +159,19 @@ class attention_fusion:
         for name, fused in self._saved.items():
             self.modules[name].fused_attn = fused
         self._saved.clear()
+
+
+def stage_attention(model: nn.Module, x: torch.Tensor) -> list[tuple[torch.Tensor, tuple[int, int]]]:
+    """Self-attention of the last block of each PVT stage for input ``x (B, 3, S, S)``:
+    ``[(attn (B, heads, N, Nk), (H, W)), ...]`` for stages 1-4, captured with removable hooks."""
+    was_training = model.training
+    model.eval()
+    try:
+        with AttentionCapture(model, to_cpu=True) as cap, torch.no_grad():
+            model(x)
+    finally:
+        model.train(was_training)
+    last: dict[int, str] = {}
+    for name in cap.maps:  # "stages.i.blocks.j", in forward order
+        last[int(name.split(".")[1])] = name
+    return [(cap.maps[last[s]].attn, cap.maps[last[s]].q_size) for s in sorted(last)]

@@ -138,21 +138,3 @@ def plot_symmetrised(maps: Mapping[str, torch.Tensor], size: float = 2.4) -> Fig
             axes[r, c].set_axis_off()
     fig.tight_layout()
     return fig
-
-
-def stage_attention(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[torch.Tensor, tuple[int, int]]]:
-    """Self-attention of the last block of each PVT stage for input ``x (B, 3, S, S)``:
-    ``[(attn (B, heads, N, Nk), (H, W)), ...]`` for stages 1-4, captured with removable hooks."""
-    from kdas_lab.models import AttentionCapture
-
-    was_training = model.training
-    model.eval()
-    try:
-        with AttentionCapture(model, to_cpu=True) as cap, torch.no_grad():
-            model(x)
-    finally:
-        model.train(was_training)
-    last: dict[int, str] = {}
-    for name in cap.maps:  # "stages.i.blocks.j", in forward order
-        last[int(name.split(".")[1])] = name
-    return [(cap.maps[last[s]].attn, cap.maps[last[s]].q_size) for s in sorted(last)]

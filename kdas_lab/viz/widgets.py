@@ -71,7 +71,7 @@ def image_mask_browser(root: str | Path, render: bool = True) -> Explorer:
     """Browse image/mask pairs of every dataset under a PraNet-layout ``root``."""
     from kdas_lab.data import load_image, load_mask
     from kdas_lab.data.layout import dataset_folders, find_pairs
-    from kdas_lab.data_stats import mask_stats
+    from kdas_lab.data.stats import mask_stats
 
     folders = dataset_folders(root)
     pairs: dict[str, list] = {}

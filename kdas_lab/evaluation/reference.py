@@ -24,7 +24,7 @@ def canonical_dataset(name: str) -> str:
 
 def reference_table() -> pd.DataFrame:
     """All published rows: columns method, model, dataset, protocol, metric columns, source."""
-    with resources.files("kdas_lab.metrics").joinpath("reference_numbers.csv").open("r") as f:
+    with resources.files("kdas_lab.evaluation").joinpath("reference_numbers.csv").open("r") as f:
         return pd.read_csv(f)
 
 

@@ -1,6 +1,6 @@
 """Evaluate a model, or saved prediction maps, over PraNet test sets (``ROOT/TestDataset/<name>``).
 
-``evaluate_model``: predict each test image (:func:`kdas_lab.inference.predict_image`), store it at
+``evaluate_model``: predict each test image (:func:`kdas_lab.evaluation.inference.predict_image`), store it at
 the mask's size as the published test script's PNG levels (so the numbers equal those of
 ``evaluate_maps`` on the saved maps), score it under a protocol. ``evaluate_maps``: score maps
 ``PRED_ROOT/<name>/<stem>.png`` against ``TEST_ROOT/<name>/masks/<stem>.*``.
@@ -19,7 +19,7 @@ from torch import nn
 
 from kdas_lab.data.io import DataError, load_image, load_mask_grey, save_png_atomic
 from kdas_lab.data.layout import find_pairs, find_test_root, index_by_stem, list_test_sets, pair_by_stem
-from kdas_lab.inference import predict_image, to_png_levels
+from kdas_lab.evaluation.inference import predict_image, to_png_levels
 from kdas_lab.metrics import METRIC_KEYS, get_protocol, image_scores, map_scores, summarize
 
 
@@ -112,5 +112,3 @@ def evaluate_maps(pred_root: str | os.PathLike, gt_root: str | os.PathLike, data
         rows[name] = summarize(scores)
     return _frame(rows, proto.name)
 
-
-__all__ = ["evaluate_model", "evaluate_maps", "match_maps"]

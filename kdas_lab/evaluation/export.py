@@ -98,7 +98,7 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: ONNX file not found (export it with kdas_lab.export.export_onnx)")
+        raise FileNotFoundError(f"{path}: ONNX file not found (export it with kdas_lab.evaluation.export.export_onnx)")
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
