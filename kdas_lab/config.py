@@ -60,6 +60,14 @@ class Config:
     clip_value: float = 0.5
     amp: bool | None = None  # None = bf16 on CUDA, off on CPU
     channels_last: bool = False
+    # torch.compile of the student and the frozen teacher (static shapes per training scale, eager
+    # fallback on failure); None = on for CUDA, off elsewhere. On CUDA the default is meant to be chosen
+    # by measurement (``kdas-lab bench``: compile_speedup); it is not yet measured here (no GPU lent).
+    compile: bool | None = None
+    # training images and masks held as tensors on the device (normalisation and dihedral views done
+    # there, no DataLoader workers); None = on for CUDA when the uint8 arrays fit (kdas_lab.train.device_data)
+    device_data: bool | None = None
+    time_budget_s: float | None = None  # stop after the last epoch expected to end within this budget
     max_steps_per_epoch: int | None = None
     # distillation
     method: str = "kdas"
@@ -83,6 +91,7 @@ class Config:
             (self.augment_mode in AUGMENT_MODES, "augment_mode must be random or dihedral"),
             (self.threads is None or self.threads >= 1, "threads must be >= 1 (or None)"),
             (self.teacher_epochs is None or self.teacher_epochs >= 1, "teacher_epochs must be >= 1 (or None)"),
+            (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be > 0 (or None)"),
         )
         for ok, message in checks:
             if not ok:

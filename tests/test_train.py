@@ -26,7 +26,7 @@ def tiny_cfg(root, **kw):
 
 
 def _no_time(df):
-    return df.drop(columns=["time"], errors="ignore").reset_index(drop=True)
+    return df.drop(columns=["time", "train_time", "images_per_s"], errors="ignore").reset_index(drop=True)
 
 
 @pytest.mark.slow

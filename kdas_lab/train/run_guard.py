@@ -21,7 +21,7 @@ from kdas_lab.atomic import clean_stale, write_text_atomic
 from kdas_lab.config import Config
 
 RUN_FILES = ("last.pt", "best.pt", "history.csv", "steps.csv", "resume.log")
-RUNTIME_FIELDS = ("device", "num_workers", "threads", "out_dir")
+RUNTIME_FIELDS = ("device", "num_workers", "threads", "out_dir", "compile", "device_data", "time_budget_s")
 
 
 class RunFolderError(ValueError):
