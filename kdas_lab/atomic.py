@@ -1,11 +1,14 @@
 """Never a half-written file: write to a temporary sibling, then ``os.replace`` it into place.
 
 Used for every file kdas_lab writes (checkpoints, CSV/JSON tables, PNG masks and figures, caches,
-ONNX exports). Standard library only, so the data tools can use it without importing torch.
-:func:`clean_stale` removes what a killed process left behind.
+ONNX exports): the writers below for text, CSV, JSON, torch checkpoints and figures, and
+:func:`atomic_path` for any other writer. Standard library only at import, so the data tools can use
+it without importing torch. :func:`clean_stale` removes what a killed process left behind.
 """
 from __future__ import annotations
 
+import errno
+import json
 import os
 import re
 import shutil
@@ -13,7 +16,7 @@ import sys
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 @contextmanager
@@ -37,6 +40,39 @@ def atomic_path(dst: str | os.PathLike) -> Iterator[Path]:
 def write_text_atomic(dst: str | os.PathLike, text: str) -> Path:
     with atomic_path(dst) as tmp:
         tmp.write_text(text)
+    return Path(dst)
+
+
+def write_csv_atomic(df, dst: str | os.PathLike, index: bool = False) -> Path:
+    """A pandas ``DataFrame`` as CSV (without its index unless ``index``)."""
+    return write_text_atomic(dst, df.to_csv(index=index))
+
+
+def write_json_atomic(obj: Any, dst: str | os.PathLike) -> Path:
+    """``obj`` as indented JSON (values JSON cannot hold written with ``str``), newline-terminated."""
+    return write_text_atomic(dst, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def torch_save_atomic(obj: Any, dst: str | os.PathLike) -> Path:
+    """``torch.save``; a failed write (full disk: torch says only ``enforce fail at inline_container.cc``)
+    is an ``OSError`` naming ``dst``."""
+    import torch  # here, not at the top: the data tools and the CLI's start-up do without torch
+
+    with atomic_path(dst) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as exc:
+            free = shutil.disk_usage(Path(dst).parent).free / 2**20
+            cause = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise OSError(errno.EIO, f"checkpoint not written ({cause}; {free:.0f} MiB free on that disk)",
+                          str(dst)) from exc
+    return Path(dst)
+
+
+def save_figure(fig, dst: str | os.PathLike, dpi: int = 110, **savefig_kwargs: Any) -> Path:
+    """A matplotlib figure, format from the suffix (``bbox_inches="tight"`` unless given)."""
+    with atomic_path(dst) as tmp:
+        fig.savefig(tmp, dpi=dpi, **{"bbox_inches": "tight", **savefig_kwargs})
     return Path(dst)
 
 

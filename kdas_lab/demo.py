@@ -55,7 +55,8 @@ def _overlay_figure(cfg: Config, models: dict, out_dir: Path, device, n: int = 4
     from kdas_lab.data.layout import list_test_sets as list_datasets
     from kdas_lab.evaluation.inference import predict_image
     from kdas_lab.metrics import mean_dice
-    from kdas_lab.viz.overlays import overlay_grid, save_figure
+    from kdas_lab.atomic import save_figure
+    from kdas_lab.viz.overlays import overlay_grid
 
     base = test_root(cfg.data_dir)
     name = list_datasets(base)[0]
@@ -78,13 +79,12 @@ def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progres
     MACs and latency (batch 1) are measured at ``efficiency_size`` (352, the papers' size)."""
     import matplotlib.pyplot as plt
 
+    from kdas_lab.atomic import save_figure, write_csv_atomic
     from kdas_lab.data import ensure_synthetic
     from kdas_lab.evaluation import evaluate_model
     from kdas_lab.runtime import resolve_device
     from kdas_lab.train import distill, train_model, train_teacher
-    from kdas_lab.train.history import write_csv_atomic
     from kdas_lab.viz.curves import plot_curves
-    from kdas_lab.viz.overlays import save_figure
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,10 +12,12 @@ Settings apply in this order, later wins: the profile (``--profile``, else the g
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from kdas_lab.ablation.arms import ARMS, PRESETS, Grid, get_arm, load_grid, preset_grid, seed_list
 from kdas_lab.cli.common import FLAG_FIELDS, add_config_args, config_from_args
+from kdas_lab.cli.errors import standalone_main
 from kdas_lab.config import Config
 
 
@@ -100,16 +102,7 @@ def register(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry (``python -m kdas_lab.cli.ablate ...``), same flags as ``kdas-lab ablate``."""
-    import sys
-
-    parser = argparse.ArgumentParser(prog="kdas-lab")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["ablate", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, RuntimeError, KeyError) as exc:
-        print(f"kdas-lab ablate: error: {exc}", file=sys.stderr)
-        return 2
+    return standalone_main("kdas-lab", register, ["ablate", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from kdas_lab.cli.errors import positive_int, run_command
+from kdas_lab.cli.errors import positive_int, standalone_main
 
 
 def _pranet(args) -> int:
@@ -83,7 +83,4 @@ def register(subparsers) -> None:
 
 def main(argv: list[str] | None = None, prog: str = "get_data.py") -> int:
     """Stand-alone entry point used by ``data_scripts/get_data.py`` (same errors as ``kdas-lab data``)."""
-    parser = argparse.ArgumentParser(prog=prog, description="Install, verify or synthesise polyp datasets.")
-    add_data_commands(parser.add_subparsers(dest="data_command", required=True, metavar="ACTION"))
-    args = parser.parse_args(argv)
-    return run_command(args, f"{prog} {args.data_command}")
+    return standalone_main(prog, add_data_commands, argv, "Install, verify or synthesise polyp datasets.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, Callable
 
 USER_ERRORS = (OSError, ValueError, RuntimeError, KeyError)  # DataError, CheckpointError, DownloadError included
 
@@ -33,6 +34,16 @@ def run_command(args: argparse.Namespace, label: str) -> int:
     except KeyboardInterrupt:
         print(f"{label}: interrupted", file=sys.stderr)
         return 130
+
+
+def standalone_main(prog: str, add_commands: Callable[[Any], None], argv: list[str] | None = None,
+                    description: str | None = None) -> int:
+    """An entry point (``kdas-lab``, ``get_data.py``, ``python -m kdas_lab.cli.ablate``): a parser named
+    ``prog`` whose sub-commands ``add_commands(subparsers)`` adds, run under :func:`run_command`."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    return run_command(args, f"{prog} {args.command}")
 
 
 def positive_int(text: str) -> int:

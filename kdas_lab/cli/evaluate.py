@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdas_lab.atomic import write_text_atomic
+from kdas_lab.atomic import write_csv_atomic, write_json_atomic
 from kdas_lab.cli.errors import network_size, positive_int
 from kdas_lab.metrics import PROTOCOLS
 
@@ -19,9 +19,9 @@ def results_dict(df: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 def write_outputs(df: pd.DataFrame, json_path: Path | None, csv_path: Path | None) -> None:
     if json_path is not None:
-        write_text_atomic(json_path, json.dumps(results_dict(df), indent=2) + "\n")
+        write_json_atomic(results_dict(df), json_path)
     if csv_path is not None:
-        write_text_atomic(csv_path, df.to_csv())
+        write_csv_atomic(df, csv_path, index=True)
 
 
 def show(df: pd.DataFrame, reference: bool = False) -> str:

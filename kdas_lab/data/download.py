@@ -104,7 +104,3 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, la
                             f"the partial file was deleted." + _manual_hint(landing_page, flag, dest))
     os.replace(part, dest)
     return dest
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -175,11 +175,6 @@ def save_png_atomic(arr: np.ndarray, dst: str | os.PathLike, compress_level: int
     return Path(dst)
 
 
-def save_mask_png(mask: np.ndarray, dst: str | os.PathLike) -> Path:
-    """Binary mask (bool or 0/1) -> 0/255 grey PNG."""
-    return save_png_atomic(np.where(mask, 255, 0).astype(np.uint8), dst)
-
-
 def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Byte-exact copy (e.g. Kvasir JPEGs: no lossy re-encode) via temp + ``os.replace``."""
     with atomic_path(dst) as tmp:

@@ -25,7 +25,7 @@ import torch
 from timm.models.pvt_v2 import checkpoint_filter_fn
 from torch import nn
 
-from kdas_lab.atomic import atomic_path
+from kdas_lab.atomic import torch_save_atomic
 from kdas_lab.models.polyp_pvt import VARIANTS
 
 FORMAT = "kdas_lab"
@@ -38,8 +38,6 @@ class CheckpointError(ValueError):
 
 class LoadReport(NamedTuple):
     matched: int  # number of keys loaded (all of the model's keys: loading is strict)
-    missing: list[str]  # always empty after a successful strict load
-    unexpected: list[str]  # always empty after a successful strict load
     source_layout: str  # "published" | "timm" | "kdas_lab"
 
 
@@ -202,7 +200,7 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: str | os.PathLike | Ma
         hint = f" (it looks like {found_name})" if found_name else ""
         raise CheckpointError(f"{source} ({layout} layout){hint} does not fit {model_name}: " + "; ".join(problems))
     model.load_state_dict(sd, strict=True)
-    return LoadReport(matched=len(own), missing=[], unexpected=[], source_layout=layout)
+    return LoadReport(matched=len(own), source_layout=layout)
 
 
 def _plain(obj: Any, where: str) -> Any:
@@ -220,21 +218,6 @@ def _plain(obj: Any, where: str) -> Any:
         return out if isinstance(obj, list) else tuple(out)
     raise TypeError(f"save_checkpoint: {where} is a {type(obj).__name__}; only tensors and plain Python "
                     f"types can be stored (the file must load with weights_only=True)")
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` (never half-written).
-    A failed write (full disk: torch says only ``enforce fail at inline_container.cc``) is an
-    ``OSError`` naming ``path``."""
-    with atomic_path(path) as tmp:
-        try:
-            torch.save(obj, tmp)
-        except RuntimeError as exc:
-            free = shutil.disk_usage(Path(path).parent).free / 2**20
-            cause = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-            raise OSError(errno.EIO, f"checkpoint not written ({cause}; {free:.0f} MiB free on that disk)",
-                          str(path)) from exc
-    return Path(path)
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, config: dict | None = None,
@@ -256,4 +239,4 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, config: dict |
         "metrics": _plain(metrics, "metrics"),
         **{k: _plain(v, k) for k, v in extra.items()},
     }
-    return atomic_torch_save(payload, path)
+    return torch_save_atomic(payload, path)

@@ -14,13 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from kdas_lab.atomic import atomic_path
-
-
-def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
-    return Path(path)
+from kdas_lab.atomic import write_csv_atomic
 
 
 class EpochMeter:

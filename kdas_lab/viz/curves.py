@@ -6,7 +6,7 @@ import os
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from kdas_lab.viz.overlays import save_figure
+from kdas_lab.atomic import save_figure
 
 
 def plot_curves(histories: dict[str, pd.DataFrame], path: str | os.PathLike | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from kdas_lab.atomic import atomic_path
+from kdas_lab.atomic import save_figure
 from kdas_lab.data.dataset import load_pair
 from kdas_lab.data.layout import find_pairs
 from kdas_lab.data.synthetic import frame_rng, render_frame
@@ -158,11 +158,9 @@ def synthetic_grid(n: int = 8, size: int = 192, seed: int = 0, cols: int = 4):
 
 def save_synthetic_grid(path: str | os.PathLike = "docs/img/synthetic_grid.png", n: int = 8, size: int = 192,
                         seed: int = 0, dpi: int = 64) -> Path:
-    """Render :func:`synthetic_grid` to a PNG (temp file + ``os.replace``)."""
+    """Render :func:`synthetic_grid` to a PNG (written atomically)."""
     fig = synthetic_grid(n, size, seed)
     try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi)
+        return save_figure(fig, path, dpi=dpi, bbox_inches=None)
     finally:
         plt.close(fig)
-    return Path(path)

@@ -12,7 +12,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from kdas_lab.atomic import atomic_path
+from kdas_lab.atomic import save_figure
 
 PRED_COLOR = (255, 64, 0)
 GT_COLOR = (0, 200, 80)
@@ -62,10 +62,3 @@ def overlay_grid(images: Sequence[np.ndarray], gts: Sequence[np.ndarray],
     if path is not None:
         save_figure(fig, path)
     return fig
-
-
-def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Atomic ``savefig`` (temporary file + ``os.replace``); the format comes from the suffix."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    return Path(path)
