@@ -17,6 +17,10 @@ Variants (each measured in its own subprocess, so peak memory is that variant's 
   of a teacher forward: ``distill_step_speedup_cached`` compares it with ``published_distill``.
 - ``teacher_train`` / ``student_train``: one training step with the segmentation loss (our settings).
 - ``teacher_infer`` / ``student_infer``: inference latency, batch 1, ``infer_size`` (352).
+- ``teacher_train_compiled`` / ``student_train_compiled`` (CUDA default only): the training steps with
+  ``torch.compile`` of the network; warm-up (compilation) is reported apart (``warmup_s``).
+  FLOPs, achieved TFLOP/s, ``compile_speedup`` and ``paper_recipe_minutes_projected``:
+  :mod:`kdas_lab.bench.throughput`.
 
 Throughput is images per second of one optimizer step (median step time). Memory: on CUDA
 ``torch.cuda.max_memory_allocated``; on CPU the process's peak resident set size (``ru_maxrss``).
@@ -32,7 +36,6 @@ import contextlib
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -41,9 +44,12 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from kdas_lab.bench import throughput
+
 VARIANTS = ("kdas_lab_distill", "published_distill", "published_distill_finite", "kdas_lab_distill_cached",
             "teacher_train",
             "student_train", "teacher_infer", "student_infer")
+COMPILED_VARIANTS = ("teacher_train_compiled", "student_train_compiled")  # default on CUDA only
 _MARK = "KDAS_BENCH_RESULT "
 
 
@@ -110,6 +116,8 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
     from kdas_lab.models import create_model
     from kdas_lab.train.loop import float32_outputs
 
+    compiled = variant.endswith("_compiled")
+    variant = variant.removesuffix("_compiled")
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
@@ -131,6 +139,7 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
     images = images.contiguous(memory_format=fmt)
     name = teacher_name if variant == "teacher_train" else student_name
     student = create_model(name).to(device).train().to(memory_format=fmt)
+    forward = torch.compile(student, dynamic=False) if compiled else student
     teacher = None
     if "_distill" in variant:
         teacher = create_model(teacher_name).to(device).eval().to(memory_format=fmt)
@@ -155,7 +164,7 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
     def step():
         optimizer.zero_grad(set_to_none=True)
         with autocast():
-            out_s = student(images)
+            out_s = forward(images)
             if teacher is None:
                 out_t = None
             elif cache is not None:
@@ -179,28 +188,39 @@ def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu",
     """Time one variant in this process; returns images/s, median seconds and memory figures."""
     from kdas_lab.runtime import resolve_device
 
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown bench variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    if variant not in VARIANTS + COMPILED_VARIANTS:
+        raise ValueError(f"unknown bench variant {variant!r}; valid: {', '.join(VARIANTS + COMPILED_VARIANTS)}")
     dev = resolve_device(device)
     amp = (dev.type == "cuda") if amp is None else amp
     step, per_call, _ = _build_step(variant, size, batch, dev, channels_last, amp, teacher_name, student_name)
+    if variant.endswith("_compiled"):
+        warmup = max(warmup, 1)  # compilation happens in the first call: never timed
     _sync(dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     before = _current_mb(dev)
+    warmup_times = []
     for _ in range(warmup):
+        t0 = time.perf_counter()
         step()
-    _sync(dev)
+        _sync(dev)
+        warmup_times.append(time.perf_counter() - t0)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
         _sync(dev)
         times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
+    fig = throughput.timing_figures(times, warmup_times)
+    med = fig["median_s"]
     peak = _peak_mb(dev)
-    return {"variant": variant, "device": str(dev), "size": size, "batch": per_call, "steps": steps,
-            "teacher": teacher_name, "student": student_name, "median_s": med, "images_per_s": per_call / med, "peak_mem_mb": peak,
+    if "_train" in variant:  # FLOPs of one more step, counted eagerly (compiled variants: on an eager copy)
+        flop_step = step if not variant.endswith("_compiled") else _build_step(
+            variant.removesuffix("_compiled"), size, batch, dev, channels_last, amp, teacher_name, student_name)[0]
+        fig["flops_per_step"] = throughput.count_flops(flop_step)
+        fig["tflops_per_s"] = fig["flops_per_step"] / med / 1e12
+    return {"variant": variant, "device": str(dev), "size": size, "batch": per_call, "steps": steps, **fig,
+            "teacher": teacher_name, "student": student_name, "images_per_s": per_call / med, "peak_mem_mb": peak,
             "step_mem_mb": peak - before, "load_average_1min": os.getloadavg()[0], "amp_bf16": bool(amp and not variant.startswith("published")),
             "channels_last": bool(channels_last and not variant.startswith("published"))}
 
@@ -219,13 +239,15 @@ def measure_isolated(variant: str, timeout: float = 900, **kwargs) -> dict:
 
 def run_bench(*, size: int = 352, batch: int | None = None, device: str = "auto", steps: int = 3,
               warmup: int = 1, infer_size: int = 352, channels_last: bool = False, amp: bool | None = None,
-              variants=VARIANTS, isolate: bool = True, timeout: float = 900,
+              variants=None, isolate: bool = True, timeout: float = 900,
               teacher_name: str = "polyp_pvt_b2", student_name: str = "polyp_pvt_b0") -> dict:
     """Measure ``variants`` at the same ``size`` and ``batch``; returns the JSON-ready report."""
     from kdas_lab.runtime import machine_info, resolve_device
 
     dev = resolve_device(device)
     batch = batch or (16 if dev.type == "cuda" else 2)
+    if variants is None:
+        variants = VARIANTS + (COMPILED_VARIANTS if dev.type == "cuda" else ())
     results = {}
     for v in variants:
         kw = dict(size=infer_size if v.endswith("_infer") else size, batch=batch, device=str(dev), steps=steps,
@@ -245,7 +267,8 @@ def run_bench(*, size: int = 352, batch: int | None = None, device: str = "auto"
                   "distill_step_memory_ratio": "kdas_lab_distill step_mem_mb divided by published_distill "
                                                "step_mem_mb (below 1: kdas_lab needs less memory)",
                   "step_mem_mb": "peak memory during the steps minus memory held just before them "
-                                 "(CUDA: max_memory_allocated; CPU: ru_maxrss of a fresh process per variant)"}}
+                                 "(CUDA: max_memory_allocated; CPU: ru_maxrss of a fresh process per variant)",
+                  **throughput.DEFINITIONS}}
     if {"kdas_lab_distill", "published_distill"} <= set(results):
         ours, pub = results["kdas_lab_distill"], results["published_distill"]
         report["distill_step_speedup"] = ours["images_per_s"] / pub["images_per_s"]
@@ -257,6 +280,7 @@ def run_bench(*, size: int = 352, batch: int | None = None, device: str = "auto"
     if {"kdas_lab_distill", "published_distill_finite"} <= set(results):
         fin = results["published_distill_finite"]
         report["distill_step_speedup_vs_finite"] = results["kdas_lab_distill"]["images_per_s"] / fin["images_per_s"]
+    report.update(throughput.summary(results, dev, size))
     return report
 
 
