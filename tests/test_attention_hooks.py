@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from kdas_lab.models import AttentionCapture, create_model, stage_attention
-from kdas_lab.models.attention import find_attention_modules, kv_grid
+from kdas_lab.models.attention_capture import find_attention_modules, kv_grid
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 
 from kdas_lab.config import Config
 from kdas_lab.losses import KDASLoss, KDLoss, create_loss
-from kdas_lab.losses.attention import symmetrize
+from kdas_lab.losses.row_attention import symmetrize
 from kdas_lab.models.polyp_pvt import PolypOutput
 from kdas_lab.train import train_model
 from kdas_lab.train.term_grads import term_gradient_norms

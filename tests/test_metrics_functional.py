@@ -5,7 +5,7 @@ import pytest
 from kdas_lab.bench.eval_speed import naive_emeasure
 from kdas_lab.metrics import functional as F
 from kdas_lab.metrics import image_scores, mean_dice, prepare_pair
-from kdas_lab.metrics.structure import centroid, s_measure
+from kdas_lab.metrics.s_measure import centroid, s_measure
 from kdas_lab.metrics.weighted_f import weighted_f_measure
 
 

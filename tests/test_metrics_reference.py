@@ -6,7 +6,7 @@ import pytest
 
 from kdas_lab.bench.eval_speed import synthetic_pair
 from kdas_lab.metrics import evaluate_images, image_scores
-from kdas_lab.metrics.structure import centroid
+from kdas_lab.metrics.s_measure import centroid
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
 

@@ -15,7 +15,7 @@ from scipy.ndimage import convolve, distance_transform_edt, gaussian_filter
 
 from kdas_lab.metrics import get_protocol, image_scores, summarize
 from kdas_lab.metrics.protocols import prepare_pair
-from kdas_lab.metrics.structure import s_measure
+from kdas_lab.metrics.s_measure import s_measure
 
 EPS = np.finfo(np.float64).eps
 

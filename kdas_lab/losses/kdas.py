@@ -2,13 +2,13 @@
 
 ``L_KDAS = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * (at_weight * L_AT + sgm_weight * L_SGM)``
 
-Two modes (spec sections 1, 2, 9):
+Two modes (KDAS: Trinh et al., ICME 2024, arXiv:2312.08555, and its published code):
 
 ``"kdas"`` (the method as described, bugs fixed):
     L_AT  = T^2 * sum_{h in P1, P2} KL_rows(softmax(A(P_t,h) / T) || softmax(A(P_s,h) / T))
     L_SGM = sum_{h in P1, P2} MSE(P_s,h + P_s,h^T, P_t,h + P_t,h^T)
     with ``A(P) = softmax(P P^T / sqrt(S), dim=-1) @ P`` (row attention, same for both networks,
-    computed per sample over the S rows of the S x S logit map; see ``attention.py``), forward KL
+    computed per sample over the S rows of the S x S logit map; see ``row_attention.py``), forward KL
     with the teacher as target, per-row "batchmean" normalisation, teacher detached (constants),
     true per-pixel weighted BCE unless ``legacy_bce=True``. Works at batch size 1.
 
@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from .attention import (official_kl, official_sgm, official_student_attention, official_teacher_attention,
+from .row_attention import (official_kl, official_sgm, official_student_attention, official_teacher_attention,
                         row_attention, row_kl, sgm_loss)
 from .base import DistillationLoss
 

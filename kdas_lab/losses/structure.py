@@ -1,6 +1,7 @@
 """Structure loss of PraNet / Polyp-PVT / KDAS: boundary-weighted BCE + weighted IoU.
 
-Formula (spec section 4), for logits ``pred`` and a soft mask ``G`` in [0, 1], both ``(B, 1, H, W)``::
+Formula (PraNet: Fan et al., MICCAI 2020; Polyp-PVT: Dong et al., 2023), for logits ``pred`` and a soft
+mask ``G`` in [0, 1], both ``(B, 1, H, W)``::
 
     w    = 1 + 5 * |avgpool31x31(G) - G|              # stride 1, padding 15 (zeros counted)
     wbce = sum(w * bce(pred, G)) / sum(w)             # per sample, over the H x W pixels

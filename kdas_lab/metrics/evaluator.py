@@ -13,7 +13,7 @@ import numpy as np
 
 from kdas_lab.metrics import functional as F
 from kdas_lab.metrics.protocols import Protocol, get_protocol, prepare_pair
-from kdas_lab.metrics.structure import s_measure
+from kdas_lab.metrics.s_measure import s_measure
 from kdas_lab.metrics.weighted_f import weighted_f_measure
 
 METRIC_KEYS = ("meanDic", "meanIoU", "wFm", "Sm", "meanEm", "maxEm", "MAE", "maxDic", "maxIoU",

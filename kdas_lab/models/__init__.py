@@ -1,5 +1,5 @@
 """Polyp-PVT models on timm PVTv2 backbones, checkpoints and attention capture."""
-from kdas_lab.models.attention import AttentionCapture, AttentionMap, attention_fusion, stage_attention
+from kdas_lab.models.attention_capture import AttentionCapture, AttentionMap, attention_fusion, stage_attention
 from kdas_lab.models.checkpoint import (
     CheckpointError, LoadReport, detect_variant, load_checkpoint, read_checkpoint, save_checkpoint,
 )

@@ -1,7 +1,7 @@
 """Small building blocks of the Polyp-PVT decoder: ``BasicConv2d`` and the CIM attentions.
 
 Submodule names (``conv``, ``bn``, ``fc1``, ``fc2``, ``conv1``) are chosen so that state-dict keys
-equal those of the published Polyp-PVT / KDAS checkpoints (spec section 3).
+equal those of the published Polyp-PVT / KDAS checkpoints (Dong et al., 2023; Trinh et al., ICME 2024).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ Fixed method (``kdas``)::
     L_AT  = T^2 * (KL(P1) + KL(P2))
     L_SGM = MSE(P1_s + P1_s^T, P1_t + P1_t^T) + MSE(P2_s + P2_s^T, P2_t + P2_t^T)
 
-Published arithmetic (``kdas-official``, spec section 2) lives in the ``official_*`` functions.
+Published arithmetic (``kdas-official``, the KDAS authors' released code) lives in the ``official_*`` functions.
 """
 from __future__ import annotations
 
