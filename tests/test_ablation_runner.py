@@ -103,6 +103,8 @@ def test_laptop_presets_run_on_tiny_settings(preset, tmp_path):
     runs = load_runs(tmp_path / "out")
     assert set(runs["arm"]) == {"no_kd", "kdas"} and runs["value"].notna().all()
     assert list((data / ".kdas_cache" / "teacher").glob("*.npy"))  # the KDAS arm read cached teacher maps
+    scores = pd.read_csv(tmp_path / "out" / "teacher.csv")  # the teacher, evaluated like the students
+    assert set(scores["dataset"]) == {"Synthetic"} and scores["value"].notna().all()
     teacher = pd.read_csv(tmp_path / "out" / "teacher" / "history.csv")
     assert len(teacher) == 2
     import json

@@ -9,6 +9,7 @@
    (selected on the validation split by the trainer), record the trainer's best validation Dice
    (dataset ``val``) and evaluate every test set with ``kdas_lab.evaluation.evaluate_model``;
    write the marker last. Runs with a marker are skipped, so an interrupted ablation resumes;
+   the teacher itself is evaluated the same way once (``teacher.csv``), to report beside the arms;
 3. after every run ``runs.csv`` and ``summary.csv`` are rewritten (atomically) from the markers of
    the grid's (arm, seed) pairs, so partial results are always on disk.
 """
@@ -94,6 +95,30 @@ def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = Non
     return Path(result.best_checkpoint)
 
 
+def teacher_scores(teacher_ckpt: Path, cfg: Config, out_dir: Path, datasets: list[str] | None = None,
+                   progress: bool = True) -> pd.DataFrame:
+    """The teacher's own test scores (tidy: dataset, metric, value), evaluated like every student
+    (same size and protocol) and kept in ``out_dir/teacher.csv``; re-evaluated when the checkpoint
+    or its content changes."""
+    from kdas_lab.evaluation import evaluate_model
+    from kdas_lab.models import load_model
+
+    stat = Path(teacher_ckpt).stat()
+    stamp = {"checkpoint": str(teacher_ckpt), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+             "size": cfg.image_size}
+    path, meta = out_dir / "teacher.csv", out_dir / "teacher_scores.json"
+    if path.is_file() and meta.is_file() and json.loads(meta.read_text()) == stamp:
+        return pd.read_csv(path)
+    device = resolve_device(cfg.device)
+    model = load_model(teacher_ckpt, device=device)
+    table = evaluate_model(model, cfg.data_dir, datasets=datasets, size=cfg.image_size, device=device,
+                           progress=progress)
+    scores = pd.DataFrame(_records(table))
+    write_csv(scores, path)
+    write_json(stamp, meta)
+    return scores
+
+
 def run_one(arm: Arm, seed: int, cfg: Config, out_dir: Path, teacher_ckpt: Path | None,
             datasets: list[str] | None = None, progress: bool = True) -> Path:
     """Train and evaluate one (arm, seed); returns its marker path.
@@ -158,6 +183,7 @@ def run_ablation(cfg: Config, grid: Grid, out_dir: str | Path, *, teacher: str |
     teacher_ckpt = None
     if any(a.needs_teacher for a, _ in pending):
         teacher_ckpt = prepare_teacher(cfg, out_dir, teacher, progress)
+        teacher_scores(teacher_ckpt, cfg, out_dir, datasets, progress)
     trained: list[tuple[str, int]] = []
     bar = tqdm(total=len(todo), initial=len(done), desc="ablation", unit="run", disable=not progress)
     for arm, seed in pending:

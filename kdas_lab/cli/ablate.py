@@ -76,6 +76,13 @@ def _run(args: argparse.Namespace) -> int:
                                           "diff_ci_low", "diff_ci_high"]]
         print(f"{metric} by arm and dataset (diff = paired difference to {grid.baseline}, 95 % CI):")
         print(view.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    teacher = result.out_dir / "teacher.csv"
+    if teacher.is_file():
+        import pandas as pd
+
+        t = pd.read_csv(teacher)
+        t = t[t["metric"] == "meanDic"]
+        print("teacher meanDic: " + ", ".join(f"{r.dataset} {r.value:.4f}" for r in t.itertuples()))
     print(f"wrote {result.out_dir / 'runs.csv'} and {result.out_dir / 'summary.csv'}")
     return 0
 
