@@ -131,3 +131,14 @@ def test_inductor_compiled_b0_matches_eager(data_root, tmp_path):
     _, eager_losses, _ = two_steps(tiny_cfg(data_root, compile=False), tmp_path / "e",
                                    lambda: create_model("polyp_pvt_b0"))
     assert losses == pytest.approx(eager_losses, rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.parametrize("argv, expected", [([], None), (["--compile"], True), (["--no-compile"], False)])
+def test_compile_switch_on_the_command_line(argv, expected):
+    import argparse
+
+    from kdas_lab.cli.common import add_config_args, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_config_args(parser)
+    assert config_from_args(parser.parse_args(["--profile", "fast", *argv])).compile is expected

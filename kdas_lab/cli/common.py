@@ -25,13 +25,16 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
                    help="label-scarce training: the student reads masks of only this share of the training "
                         "images (a seeded subset); distillation terms still use every image, a run without "
                         "a teacher trains on the labelled subset only (default 1.0)")
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the networks (default: on for CUDA, off elsewhere; eager if it fails)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other Config field, value parsed as JSON when possible (repeatable)")
 
 
 # The flags of add_config_args (argparse dest) and the Config fields they set.
 FLAG_FIELDS = {"data": "data_dir", "device": "device", "epochs": "epochs", "batch_size": "batch_size",
-               "image_size": "image_size", "lr": "lr", "seed": "seed", "labelled_fraction": "labelled_fraction"}
+               "image_size": "image_size", "lr": "lr", "seed": "seed", "labelled_fraction": "labelled_fraction",
+               "compile": "compile"}
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
