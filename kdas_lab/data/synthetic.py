@@ -2,7 +2,9 @@
 
 Each frame: pink-red mucosa with low-frequency colour texture, haustral folds as shaded rings
 around a dark lumen, thin vessels, vignetting, specular highlights, 0-2 polyps (shaded, textured
-bumps with wobbly outlines and their own highlight), optional black endoscope corners, then a
+bumps with wobbly outlines and their own highlight; sized like the real test sets: mask area mean
+11 %, median 10 %, 7 % of frames empty, vs Kvasir 15 % / 12 % and CVC-ClinicDB 8 % / 6 %, none
+empty), optional black endoscope corners, then a
 mild Gaussian blur and sensor noise. The mask is exactly the visible polyp region. Frame ``i`` of a set
 uses ``np.random.default_rng([seed, set_id, i])``: deterministic per seed and order-independent.
 
@@ -60,7 +62,7 @@ def _add_polyp(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, base
                light: np.ndarray) -> None:
     """Draw one polyp into ``img (3,S,S)`` and ``mask (S,S)`` in place (work restricted to its box)."""
     s = img.shape[-1]
-    r0 = rng.uniform(0.08, 0.38)
+    r0 = rng.uniform(0.14, 0.55)
     a, b = rng.uniform(0.75, 1.25), rng.uniform(0.75, 1.25)
     rot = rng.uniform(0, np.pi)
     cos, sin = float(np.cos(rot)), float(np.sin(rot))
@@ -131,7 +133,7 @@ def render_frame(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray,
     mask = np.zeros((s, s), bool)
     light = rng.normal(size=2).astype(np.float32)
     light /= np.linalg.norm(light) + 1e-6
-    for _ in range(rng.choice(3, p=[0.15, 0.6, 0.25])):
+    for _ in range(rng.choice(3, p=[0.05, 0.7, 0.25])):
         _add_polyp(rng, img, mask, base, light)
     if rng.random() < 0.5:  # black endoscope corners
         corner = np.abs(xs) + np.abs(ys) > rng.uniform(1.6, 1.85)
