@@ -83,3 +83,20 @@ def test_plot_arms_draws_both_panels():
     assert [t.get_text() for t in ax_diff.get_xticklabels()] == ["kdas"]
     with pytest.raises(ValueError, match="not in summary"):
         plot_arms(summarise(runs), "maxEm")
+
+
+def test_markdown_summary_by_hand():
+    import pandas as pd
+
+    from kdas_lab.ablation.stats import summarise
+    from kdas_lab.ablation.tables import markdown_summary
+
+    runs = pd.DataFrame([{"arm": a, "seed": s, "dataset": "Kvasir", "metric": "meanDic", "value": v}
+                         for a, vals in (("no_kd", (0.5, 0.6)), ("kdas", (0.6, 0.8))) for s, v in enumerate(vals)])
+    teacher = pd.DataFrame([{"dataset": "Kvasir", "metric": "meanDic", "value": 0.9}])
+    text = markdown_summary(summarise(runs), teacher=teacher, digits=2)
+    lines = text.splitlines()
+    assert lines[0] == "| arm | n | Kvasir |" and lines[2] == "| teacher (B2) | 1 | 0.90 |"
+    assert lines[3] == "| no_kd | 2 | 0.55 ± 0.07 |"
+    # differences 0.1 and 0.2: mean 0.15, sd 0.0707, t(0.975, 1) = 12.706 -> half-width 0.635
+    assert lines[4] == "| kdas | 2 | 0.70 ± 0.14; Δ +0.15 [-0.49, 0.79] |"

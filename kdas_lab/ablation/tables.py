@@ -88,3 +88,31 @@ def load_runs(directory: str | Path) -> pd.DataFrame:
         return check_runs(df)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
+
+
+def markdown_summary(summary: pd.DataFrame, metric: str = "meanDic", teacher: pd.DataFrame | None = None,
+                     digits: int = 3) -> str:
+    """One metric of ``summary.csv`` as a Markdown table: arms as rows, per dataset ``mean ± std`` and
+    the paired difference to the baseline with its 95 % interval; ``teacher`` (``teacher.csv``) adds
+    the teacher's own scores as a first row."""
+    s = summary[summary["metric"] == metric]
+    datasets = list(dict.fromkeys(s["dataset"]))
+    f = f"{{:.{digits}f}}".format
+
+    def cell(r) -> str:
+        text = f(r["mean"]) + ("" if pd.isna(r["std"]) else " ± " + f(r["std"]))
+        if r["diff"] != 0 and not pd.isna(r["diff"]):
+            lo, hi = r["diff_ci_low"], r["diff_ci_high"]
+            ci = "" if pd.isna(lo) else f" [{f(lo)}, {f(hi)}]"
+            text += f"; Δ {r['diff']:+.{digits}f}{ci}"
+        return text
+
+    lines = ["| arm | n | " + " | ".join(datasets) + " |", "|---|---|" + "---|" * len(datasets)]
+    if teacher is not None:
+        t = teacher[teacher["metric"] == metric].set_index("dataset")["value"]
+        lines.append("| teacher (B2) | 1 | " + " | ".join(f(t[d]) if d in t else "—" for d in datasets) + " |")
+    for arm, g in s.groupby("arm", sort=False):
+        rows = g.set_index("dataset")
+        cells = [cell(rows.loc[d]) if d in rows.index else "—" for d in datasets]
+        lines.append(f"| {arm} | {int(g['n'].max())} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
