@@ -33,7 +33,7 @@ def test_measure_variant_in_process_reports_positive_figures():
 
 @pytest.mark.slow
 def test_run_bench_isolated_reports_speedup_and_memory_ratio(tmp_path):
-    from kdas_lab.cli.bench import write_json_atomic
+    from kdas_lab.atomic import write_json_atomic
 
     report = run_bench(size=32, batch=2, device="cpu", steps=1, warmup=0,
                        variants=("kdas_lab_distill", "published_distill"), teacher_name="polyp_pvt_b0")
@@ -96,3 +96,76 @@ def test_run_bench_reports_cached_speedup_in_the_same_run():
     assert report["distill_step_speedup_cached"] == pytest.approx(
         report["variants"]["kdas_lab_distill_cached"]["images_per_s"]
         / report["variants"]["published_distill"]["images_per_s"])
+
+
+def test_train_variant_reports_flops_tflops_and_warmup_apart():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from kdas_lab.models import create_model
+
+    r = measure_variant("student_train", size=64, batch=1, device="cpu", steps=2, warmup=1)
+    assert len(r["warmup_s"]) == 1 and len(r["times_s"]) == 2 and r["warmup_total_s"] > 0
+    assert r["median_s"] == pytest.approx(sorted(r["times_s"])[0] / 2 + sorted(r["times_s"])[1] / 2)
+    with FlopCounterMode(display=False) as fc:
+        create_model("polyp_pvt_b0")(torch.randn(1, 3, 64, 64))
+    forward = fc.get_total_flops()
+    assert 2 * forward < r["flops_per_step"] < 4 * forward  # forward + backward (about 2x the forward)
+    assert r["tflops_per_s"] == pytest.approx(r["flops_per_step"] / r["median_s"] / 1e12)
+
+
+def test_compile_speedup_is_cuda_only_and_eager_over_compiled():
+    from kdas_lab.bench import throughput
+
+    results = {"student_train": {"median_s": 0.3}, "student_train_compiled": {"median_s": 0.1}}
+    speedup, note = throughput.compile_speedup(results, torch.device("cuda"))
+    assert speedup == {"student_train": pytest.approx(3.0)} and note is None
+    speedup, note = throughput.compile_speedup(results, torch.device("cpu"))
+    assert speedup is None and "CUDA only" in note
+
+
+def test_run_bench_reports_throughput_keys_with_sane_values():
+    from kdas_lab.config import Config
+
+    report = run_bench(size=64, batch=2, device="cpu", steps=2, warmup=1, isolate=False, teacher_name="polyp_pvt_b0",
+                       variants=("published_distill", "kdas_lab_distill_cached", "teacher_train", "student_train"))
+    assert report["compile_speedup"] is None and "CUDA only" in report["compile_speedup_note"]
+    assert report["distill_step_speedup_cached"] > 0
+    assert set(report["tflops_per_s"]) == {"teacher_train", "student_train"}
+    assert all(v > 0 for v in report["tflops_per_s"].values())
+    proj = report["paper_recipe_projection"]
+    assert proj["student"]["variant"] == "kdas_lab_distill_cached" and proj["teacher"]["variant"] == "teacher_train"
+    paper = Config.from_profile("paper")
+    assert proj["epochs"] == paper.epochs == 99 and proj["images"] == 1450 and proj["sizes"] == [256, 352, 448]
+    pixels = sum((s / 64) ** 2 for s in proj["sizes"])
+    teacher_min = 99 * 1450 * pixels / report["variants"]["teacher_train"]["images_per_s"] / 60
+    assert proj["teacher"]["minutes"] == pytest.approx(teacher_min)
+    assert report["paper_recipe_minutes_projected"] == pytest.approx(proj["teacher"]["minutes"] + proj["student"]["minutes"])
+    assert {"tflops_per_s", "paper_recipe_minutes_projected", "compile_speedup"} <= set(report["definitions"])
+
+
+def test_bench_cli_prints_the_new_keys(tmp_path, capsys, monkeypatch):
+    from kdas_lab.bench import distill_step
+    from kdas_lab.cli import main
+
+    real = distill_step.run_bench
+    monkeypatch.setattr(distill_step, "run_bench", lambda **kw: real(**{**kw, "isolate": False,
+                                                                        "teacher_name": "polyp_pvt_b0"}))
+    out = tmp_path / "b.json"
+    assert main(["bench", "--json", str(out), "--size", "64", "--batch", "2", "--device", "cpu", "--steps", "1",
+                 "--warmup", "1", "--variants", "published_distill,kdas_lab_distill_cached,teacher_train"]) == 0
+    text = capsys.readouterr().out
+    assert "with the teacher-output cache:" in text and "torch.compile speedup: not measured" in text
+    assert "published recipe projected:" in text and "tflops_per_s" in text
+    report = json.loads(out.read_text())
+    assert report["paper_recipe_minutes_projected"] > 0 and report["compile_speedup"] is None
+
+
+@pytest.mark.parametrize("groups", [1, 8])
+def test_flop_count_of_a_grouped_conv_backward_is_twice_its_forward(groups):
+    from kdas_lab.bench.throughput import count_flops
+
+    conv = torch.nn.Conv2d(8, 8, 3, padding=1, groups=groups)
+    x = torch.randn(2, 8, 16, 16, requires_grad=True)
+    forward = count_flops(lambda: conv(x))
+    assert forward == 2 * 2 * 16 * 16 * 8 * (8 // groups) * 9
+    assert count_flops(lambda: conv(x).sum().backward()) == 3 * forward

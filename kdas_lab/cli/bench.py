@@ -2,8 +2,10 @@
 
 Always: the distillation step of kdas_lab vs the published recipe's step (same batch and size),
 teacher / student training-step throughput and inference latency (batch 1); see
-:mod:`kdas_lab.bench.distill_step`. The JSON holds ``distill_step_speedup`` and
-``distill_step_memory_ratio`` at the top level and the machine facts.
+:mod:`kdas_lab.bench.distill_step`. The JSON holds ``distill_step_speedup``,
+``distill_step_speedup_cached``, ``distill_step_memory_ratio``, ``compile_speedup`` (CUDA),
+``tflops_per_s`` and ``paper_recipe_minutes_projected`` (:mod:`kdas_lab.bench.throughput`) at the top
+level, and the machine facts.
 """
 from __future__ import annotations
 
@@ -11,12 +13,8 @@ import json
 import os
 from pathlib import Path
 
-from kdas_lab.atomic import write_text_atomic
+from kdas_lab.atomic import write_json_atomic
 from kdas_lab.cli.errors import network_size, positive_int
-
-
-def write_json_atomic(obj, path: Path) -> Path:
-    return write_text_atomic(path, json.dumps(obj, indent=2, default=str))
 
 
 def run_from_args(args, json_path: Path | None = None) -> dict:
@@ -24,21 +22,23 @@ def run_from_args(args, json_path: Path | None = None) -> dict:
     each part, so a run cut short by a timeout still leaves the figures measured so far."""
     import pandas as pd
 
-    from kdas_lab.bench.distill_step import VARIANTS, run_bench
+    from kdas_lab.bench.distill_step import run_bench
 
-    variants = tuple(args.variants.split(",")) if args.variants else VARIANTS
+    variants = tuple(args.variants.split(",")) if args.variants else None  # None: the device's default list
     report = run_bench(size=args.size, batch=args.batch, device=args.device, steps=args.steps,
                        warmup=args.warmup, infer_size=args.infer_size, channels_last=args.channels_last,
                        variants=variants)
     table = pd.DataFrame(report["variants"].values())
-    print(table[["variant", "size", "batch", "median_s", "images_per_s", "step_mem_mb", "peak_mem_mb"]]
-          .round(3).to_string(index=False))
+    columns = ["variant", "size", "batch", "median_s", "images_per_s", "tflops_per_s", "warmup_total_s",
+               "step_mem_mb", "peak_mem_mb"]
+    print(table[[c for c in columns if c in table]].round(3).to_string(index=False))
     if "distill_step_speedup" in report:
         print(f"distillation step: kdas_lab is {report['distill_step_speedup']:.2f}x the published step's "
               f"throughput, with {report['distill_step_memory_ratio']:.2f}x its step memory")
     if "distill_step_speedup_vs_finite" in report:
         print(f"  vs the published step without NaNs in the teacher backward: "
               f"{report['distill_step_speedup_vs_finite']:.2f}x")
+    print_throughput(report)
     if json_path is not None:
         write_json_atomic(report, json_path)
     if args.models:
@@ -64,6 +64,21 @@ def run_from_args(args, json_path: Path | None = None) -> dict:
             raise FileNotFoundError(f"--data-loading: {train_folder(data)} not found (pass --data DIR)")
         report["data_loading"] = run_data_bench(data, size=args.size)
     return report
+
+
+def print_throughput(report: dict) -> None:
+    """The cached-teacher speedup, compile speedup and paper-recipe projection, when measured."""
+    if "distill_step_speedup_cached" in report:
+        print(f"  with the teacher-output cache: {report['distill_step_speedup_cached']:.2f}x the published step")
+    if report.get("compile_speedup"):
+        print("torch.compile speedup: " + ", ".join(f"{k} {v:.2f}x" for k, v in report["compile_speedup"].items()))
+    elif report.get("compile_speedup_note"):
+        print(f"torch.compile speedup: not measured ({report['compile_speedup_note']})")
+    proj = report.get("paper_recipe_projection")
+    if proj:
+        print(f"published recipe projected: {proj['minutes']:.1f} min (teacher {proj['teacher']['minutes']:.1f} "
+              f"[{proj['teacher']['variant']}] + student {proj['student']['minutes']:.1f} "
+              f"[{proj['student']['variant']}]; measured at {proj['measured_size']} px, batch {proj['measured_batch']})")
 
 
 def _run(args) -> int:

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from kdas_lab.config import Config
 from kdas_lab.data.views import apply_views, draw_views
-from kdas_lab.train import builders, numerics, teacher_cache
+from kdas_lab.train import builders, compiled, device_data, numerics, teacher_cache
+from kdas_lab.train.budget import out_of_time
 from kdas_lab.train.distributed import DistInfo, all_reduce_mean_, barrier
 from kdas_lab.train.history import EpochMeter, History
 from kdas_lab.train.schedule import apply_lr, lr_at
@@ -93,6 +94,8 @@ class Trainer:
         # finite augmentation: each sample shown as one of 8 dihedral views drawn from self.generator
         self.dihedral = cfg.augment and cfg.augment_mode == "dihedral"
         self.teacher_cache = teacher_cache.for_trainer(self) if cfg.teacher_cache else None
+        self.device_data = device_data.for_trainer(self)  # None: batches come from the DataLoader
+        self.compile_guard = compiled.for_trainer(self)  # self.net / self.teacher_fwd compiled when on
 
     # ------------------------------------------------------------------ one optimizer step
     def _autocast(self):
@@ -114,22 +117,8 @@ class Trainer:
         lr = lr_at(self.step, self.total_steps, self.cfg.lr, self.cfg.lr_schedule, self.warmup_steps)
         apply_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
-            student_out = self.net(images)
-            teacher_out = None
-            if self.distilling and self.teacher_cache is not None and keys is not None:
-                teacher_out = self.teacher_cache.lookup(*keys, size, self.device)  # p1, p2 (B, 1, s, s)
-            elif self.distilling:  # a teacher no loss term reads is not run
-                with torch.no_grad():
-                    teacher_out = self.teacher(images)
-        kwargs = {} if labelled is None else {"labelled": labelled}
-        student_out, teacher_out = float32_outputs(student_out), float32_outputs(teacher_out)
-        out = self.loss(student_out, teacher_out, masks, **kwargs)
-        grad_norms = {}
-        if self.term_grad_every and self.step % self.term_grad_every == 0 and hasattr(self.loss, "weighted_terms"):
-            terms = self.loss.weighted_terms(student_out, teacher_out, masks, **kwargs)
-            grad_norms = {f"gradnorm_{k}": v for k, v in term_gradient_norms(terms, self.params).items()}
-        self.scaler.scale(out.total).backward()
+        out, grad_norms = self.compile_guard.run(  # static shapes: one graph per (scale, batch size)
+            (size, images.shape[0]), lambda: self._forward_backward(images, masks, size, labelled, keys))
         if self.loss_params:
             all_reduce_mean_([p.grad for p in self.loss_params if p.grad is not None], self.info)
         self.scaler.unscale_(self.optimizer)
@@ -150,6 +139,26 @@ class Trainer:
         self.step += 1
         return components
 
+    def _forward_backward(self, images, masks, size, labelled, keys):
+        """Student (and live teacher) forward, loss, backward; returns ``(loss output, grad norms)``."""
+        with self._autocast():
+            student_out = self.net(images)
+            teacher_out = None
+            if self.distilling and self.teacher_cache is not None and keys is not None:
+                teacher_out = self.teacher_cache.lookup(*keys, size, self.device)  # p1, p2 (B, 1, s, s)
+            elif self.distilling:  # a teacher no loss term reads is not run
+                with torch.no_grad():
+                    teacher_out = self.teacher_fwd(images)
+        kwargs = {} if labelled is None else {"labelled": labelled}
+        student_out, teacher_out = float32_outputs(student_out), float32_outputs(teacher_out)
+        out = self.loss(student_out, teacher_out, masks, **kwargs)
+        grad_norms = {}
+        if self.term_grad_every and self.step % self.term_grad_every == 0 and hasattr(self.loss, "weighted_terms"):
+            terms = self.loss.weighted_terms(student_out, teacher_out, masks, **kwargs)
+            grad_norms = {f"gradnorm_{k}": v for k, v in term_gradient_norms(terms, self.params).items()}
+        self.scaler.scale(out.total).backward()
+        return out, grad_norms
+
     def _kept(self) -> str:
         last = self.out_dir / "last.pt"
         return (f"; stopped, the last good checkpoint is {last}" if last.exists()
@@ -163,7 +172,9 @@ class Trainer:
         meter = EpochMeter()
         bar = tqdm(total=self.steps_per_epoch * len(self.sizes), desc=f"epoch {epoch}/{self.cfg.epochs}",
                    disable=not self.show_progress, leave=False)
-        for i, batch in enumerate(self.train_loader):
+        self.epoch_images = 0  # images trained on this epoch, summed over the scales (for images/s)
+        batches = self.device_data.epoch(self.train_loader) if self.device_data is not None else self.train_loader
+        for i, batch in enumerate(batches):
             if i >= self.steps_per_epoch:
                 break
             images = batch["image"].to(self.device, non_blocking=True)  # (B, 3, S, S)
@@ -178,6 +189,7 @@ class Trainer:
                 labelled = torch.tensor([s in self.labelled for s in batch["stem"]], device=self.device)  # (B,)
             for size in self.sizes:
                 comps = self.train_step(images, masks, size, epoch, labelled, keys)
+                self.epoch_images += images.shape[0]
                 meter.update(comps)
                 bar.set_postfix(loss=f"{comps['total']:.4f}")
                 bar.update(1)
@@ -189,7 +201,7 @@ class Trainer:
         """Threshold-averaged mean Dice on the validation split at the training size (NaN if empty)."""
         if self.val_loader is None:
             return float("nan")
-        from kdas_lab.inference import predict_probs
+        from kdas_lab.evaluation.inference import predict_probs
         from kdas_lab.metrics import mean_dice
 
         preds, gts = [], []
@@ -247,9 +259,11 @@ class Trainer:
             self.resume()
         last, best = self.out_dir / "last.pt", self.out_dir / "best.pt"
         last_epoch = self.cfg.epochs if stop_after is None else min(stop_after, self.cfg.epochs)
+        fit_start = time.perf_counter()
         for epoch in range(self.start_epoch, last_epoch + 1):
             t0 = time.perf_counter()
             means = self.train_epoch(epoch)
+            train_time = time.perf_counter() - t0
             val = self.validate()
             no_val = bool(np.isnan(val))  # no validation split: the latest epoch counts as best
             improved = no_val or val > self.best_val
@@ -257,7 +271,8 @@ class Trainer:
                 self.best_val, self.best_epoch = (self.best_val if no_val else val), epoch
             row = {"epoch": epoch, "step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
                    **{f"loss_{k}": v for k, v in means.items()}, "val_meanDic": val,
-                   "time": time.perf_counter() - t0}
+                   "time": time.perf_counter() - t0, "train_time": train_time,
+                   "images_per_s": self.epoch_images / max(train_time, 1e-9)}
             self.history.add_epoch(row)
             if self.info.is_main:
                 if improved:
@@ -268,6 +283,8 @@ class Trainer:
                     tqdm.write(f"epoch {epoch}: loss {means.get('total', float('nan')):.4f} "
                                f"val_meanDic {val:.4f}{' (best)' if improved else ''}")
             barrier(self.info)
+            if out_of_time(self.cfg.time_budget_s, fit_start, row["time"], epoch, last_epoch, self.info, self.device):
+                break
         if not best.exists():
             raise RuntimeError(f"{self.out_dir}: no epoch was trained (epochs={self.cfg.epochs}, "
                                f"resumed at epoch {self.start_epoch})")
