@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from kdas_lab.ablation import load_runs
-from kdas_lab.ablation.tables import collect_runs, read_marker, run_dir, write_csv, write_marker
+from kdas_lab.ablation.tables import collect_runs, read_marker, run_dir, write_marker
+from kdas_lab.atomic import write_csv_atomic
 
 
 def test_markers_round_trip_and_collect(tmp_path):
@@ -29,10 +30,10 @@ def test_bad_record_and_damaged_marker(tmp_path):
 def test_load_runs_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="runs.csv does not exist"):
         load_runs(tmp_path)
-    write_csv(pd.DataFrame({"arm": ["a"], "value": [1.0]}), tmp_path / "runs.csv")
+    write_csv_atomic(pd.DataFrame({"arm": ["a"], "value": [1.0]}), tmp_path / "runs.csv")
     with pytest.raises(ValueError, match=r"runs.csv: runs table lacks columns"):
         load_runs(tmp_path)
     good = pd.DataFrame({"arm": ["a"], "seed": [0], "dataset": ["val"], "metric": ["meanDic"], "value": [0.5]})
-    write_csv(good, tmp_path / "runs.csv")
+    write_csv_atomic(good, tmp_path / "runs.csv")
     pd.testing.assert_frame_equal(load_runs(tmp_path / "runs.csv"), good)
     assert [p.name for p in tmp_path.iterdir()] == ["runs.csv"]  # no temporary left behind

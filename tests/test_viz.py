@@ -67,7 +67,7 @@ def test_folder_and_dataset_stats(tmp_path):
     assert list(df["dataset"]) == ["TrainDataset", "TrainDataset", "Tiny"]
     assert list(df["stem"]) == ["a", "b", "c"]
     assert df["area"].tolist() == [41 / 200, 1.0, 0.0]
-    summary = data_stats.summarize_stats(df)
+    summary = data_stats.summarise_stats(df)
     assert summary.loc["TrainDataset", "images"] == 2
     assert summary.loc["TrainDataset", "area_mean"] == pytest.approx((41 / 200 + 1) / 2)
     assert summary.loc["TrainDataset", "multi_polyp_frac"] == 0.5

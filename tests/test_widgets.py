@@ -129,7 +129,7 @@ def test_temperature_explorer_entropy_grows_with_t():
     assert ex.state["row"] == 3
 
 
-def test_results_explorer_and_summarize():
+def test_results_explorer_and_summarise():
     df = pd.DataFrame({"arm": ["kd", "kd", "none", "none"], "seed": [0, 1, 0, 1],
                        "dice": [0.5, 0.7, 0.4, 0.4], "iou": [0.3, 0.5, 0.2, 0.2]})
     ex = W.results_explorer(df, render=False)
@@ -139,4 +139,4 @@ def test_results_explorer_and_summarize():
     assert t.loc["kd", "mean"] == pytest.approx(0.6) and t.loc["kd", "std"] == pytest.approx(math.sqrt(0.02))
     assert t.loc["none", "std"] == 0.0 and t.loc["none", "n"] == 2
     with pytest.raises(KeyError, match="nope"):
-        W.summarize(df, "arm", "nope")
+        W.summarise(df, "arm", "nope")

@@ -26,9 +26,10 @@ from tqdm.auto import tqdm
 
 from kdas_lab.ablation.arms import Arm, Grid, check_methods
 from kdas_lab.ablation.stats import RUN_COLUMNS, summarise
-from kdas_lab.ablation.tables import (MARKER, read_marker, run_dir, write_csv, write_json,
-                                      write_marker)
+from kdas_lab.ablation.tables import MARKER, read_marker, run_dir, write_marker
+from kdas_lab.atomic import write_csv_atomic, write_json_atomic
 from kdas_lab.config import Config
+from kdas_lab.data.layout import data_root
 from kdas_lab.runtime import machine_info, resolve_device
 
 
@@ -56,21 +57,6 @@ def _records(table: pd.DataFrame) -> list[dict]:
             for ds, row in table.iterrows() for m, v in row.items()]
 
 
-def ensure_data(cfg: Config) -> Path:
-    """The dataset root: built synthetically for the ``fast`` profile, else it must exist."""
-    root = Path(cfg.data_dir)
-    if not (root / "TrainDataset").is_dir():
-        if cfg.profile == "fast":
-            from kdas_lab.data import ensure_synthetic
-
-            return Path(ensure_synthetic(cfg))
-        raise FileNotFoundError(f"dataset root {root} has no TrainDataset/ (PraNet layout expected; "
-                                "see `kdas-lab data`)")
-    if not (root / "TestDataset").is_dir():
-        raise FileNotFoundError(f"dataset root {root} has no TestDataset/ (PraNet layout expected)")
-    return root
-
-
 def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = None,
                     progress: bool = True) -> Path:
     """A teacher checkpoint: ``teacher`` if given, else trained once into ``out_dir/teacher``."""
@@ -90,8 +76,8 @@ def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = Non
     tcfg = cfg.replace(method="none")
     t0 = time.perf_counter()
     result = train_teacher(tcfg, tdir, resume=(tdir / "last.pt").is_file(), show_progress=progress)
-    write_json({"checkpoint": str(result.best_checkpoint), "train_seconds": time.perf_counter() - t0,
-                "val_dice": _val_dice(result.history), "config": tcfg.to_dict()}, marker)
+    write_json_atomic({"checkpoint": str(result.best_checkpoint), "train_seconds": time.perf_counter() - t0,
+                       "val_dice": _val_dice(result.history), "config": tcfg.to_dict()}, marker)
     return Path(result.best_checkpoint)
 
 
@@ -114,8 +100,8 @@ def teacher_scores(teacher_ckpt: Path, cfg: Config, out_dir: Path, datasets: lis
     table = evaluate_model(model, cfg.data_dir, datasets=datasets, size=cfg.image_size, device=device,
                            progress=progress)
     scores = pd.DataFrame(_records(table))
-    write_csv(scores, path)
-    write_json(stamp, meta)
+    write_csv_atomic(scores, path)
+    write_json_atomic(stamp, meta)
     return scores
 
 
@@ -154,8 +140,8 @@ def refresh_tables(out_dir: Path, grid: Grid) -> tuple[pd.DataFrame, pd.DataFram
               if (run_dir(out_dir, a.name, s) / MARKER).is_file()]
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN_COLUMNS)
     summary = summarise(runs, baseline=grid.baseline)
-    write_csv(runs, out_dir / "runs.csv")
-    write_csv(summary, out_dir / "summary.csv")
+    write_csv_atomic(runs, out_dir / "runs.csv")
+    write_csv_atomic(summary, out_dir / "summary.csv")
     return runs, summary
 
 
@@ -171,11 +157,11 @@ def run_ablation(cfg: Config, grid: Grid, out_dir: str | Path, *, teacher: str |
     check_methods(grid.arms)
     if grid.baseline not in {a.name for a in grid.arms}:
         tqdm.write(f"note: baseline arm {grid.baseline!r} is not in the grid; differences will be NaN")
-    cfg = cfg.replace(data_dir=ensure_data(cfg))
+    cfg = cfg.replace(data_dir=data_root(cfg))
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json({"arms": [a.to_dict() for a in grid.arms], "seeds": grid.seeds, "baseline": grid.baseline,
-                "source": grid.source, "config": cfg.to_dict(), "machine": machine_info()},
-               out_dir / "grid.json")
+    write_json_atomic({"arms": [a.to_dict() for a in grid.arms], "seeds": grid.seeds, "baseline": grid.baseline,
+                       "source": grid.source, "config": cfg.to_dict(), "machine": machine_info()},
+                      out_dir / "grid.json")
     todo = [(a, s) for a in grid.arms for s in grid.seeds]
     done = [(a, s) for a, s in todo if (run_dir(out_dir, a.name, s) / MARKER).is_file()]
     pending = [(a, s) for a, s in todo if (a, s) not in done]

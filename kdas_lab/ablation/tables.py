@@ -9,33 +9,20 @@ Layout of an ablation directory ``DIR``::
     DIR/runs.csv                       tidy: arm, seed, dataset, metric, value
     DIR/summary.csv                    arm x dataset x metric statistics (see ``stats.summarise``)
 
-Every file is written to a temporary name and moved into place with ``os.replace``.
+Every file is written atomically (``kdas_lab.atomic``).
 """
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from kdas_lab.atomic import write_text_atomic
 from kdas_lab.ablation.stats import RUN_COLUMNS, check_runs
+from kdas_lab.atomic import write_json_atomic
 
 MARKER = "metrics.json"
-
-
-def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
-    path = Path(path)
-    write_text_atomic(path, df.to_csv(index=False))
-    return path
-
-
-def write_json(obj: Any, path: str | Path) -> Path:
-    path = Path(path)
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    return path
 
 
 def run_dir(out_dir: str | Path, arm: str, seed: int) -> Path:
@@ -47,7 +34,7 @@ def write_marker(directory: Path, arm: str, seed: int, records: list[dict], info
     for r in records:
         if set(r) != {"dataset", "metric", "value"}:
             raise ValueError(f"run {arm}/seed{seed}: record {r} must have exactly dataset, metric, value")
-    return write_json({"arm": arm, "seed": int(seed), "records": records, **info}, directory / MARKER)
+    return write_json_atomic({"arm": arm, "seed": int(seed), "records": records, **info}, directory / MARKER)
 
 
 def read_marker(path: Path) -> pd.DataFrame:

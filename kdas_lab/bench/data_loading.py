@@ -1,6 +1,6 @@
 """Data-loading throughput: samples/s of ``PolypDataset`` with and without the pre-resized cache.
 
-``run_data_bench(root, size)`` times ``n`` samples (spread over the stems) of ``root/TrainDataset`` through a DataLoader
+``run_data_bench(root, size)`` times ``n`` samples (spread over the stems) of the training folder of ``root`` through a DataLoader
 (decode + resize + normalise, no augmentation) once from the original files and once from the
 uint8 cache (whose one-off build time is reported separately).
 """
@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from kdas_lab.data.dataset import PolypDataset
+from kdas_lab.data.layout import train_folder
 
 
 def _throughput(ds: PolypDataset, n: int, workers: int, batch_size: int) -> float:
@@ -45,7 +46,7 @@ def run_data_bench(root: str | os.PathLike, size: int, n: int = 64, workers: int
 
 
 def _bench(root: Path, size: int, n: int, workers: int, batch_size: int, cache_dir) -> dict:
-    folder = Path(root) / "TrainDataset"
+    folder = train_folder(root)
     all_stems = PolypDataset(folder, size).stems
     stems = all_stems[:: max(1, len(all_stems) // n)][:n]  # spread over the sorted stems (both sources)
     plain = PolypDataset(folder, size, stems=stems)

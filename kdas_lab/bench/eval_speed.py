@@ -13,7 +13,7 @@ import time
 import numpy as np
 from scipy.ndimage import convolve, distance_transform_edt, gaussian_filter
 
-from kdas_lab.metrics import get_protocol, image_scores, summarize
+from kdas_lab.metrics import get_protocol, image_scores, summarise
 from kdas_lab.metrics.protocols import prepare_pair
 from kdas_lab.metrics.s_measure import s_measure
 
@@ -117,7 +117,7 @@ def run_eval_bench(n_images: int = 8, size: tuple[int, int] = (288, 384), seed: 
     return {"eval_speedup": t_naive / t_fast, "fast_s_per_image": t_fast / n_images,
             "naive_s_per_image": t_naive / n_images, "n_images": n_images, "size": list(size),
             "protocol": get_protocol(protocol).name, "max_abs_diff": diff, "processes": 1,
-            "summary": summarize(fast)}
+            "summary": summarise(fast)}
 
 
 # (count, (H, W)) of the five PraNet test sets; Kvasir's sizes vary, its median is used.

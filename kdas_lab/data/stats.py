@@ -65,7 +65,7 @@ def dataset_stats(root: str | Path, *, limit: int | None = None, progress: bool 
     return pd.concat(frames, ignore_index=True)
 
 
-def summarize_stats(per_image: pd.DataFrame) -> pd.DataFrame:
+def summarise_stats(per_image: pd.DataFrame) -> pd.DataFrame:
     """One row per dataset: counts, polyp area (mean / median / min / max), polyps per image, sizes."""
     g = per_image.groupby("dataset", sort=False)
     out = pd.DataFrame({

@@ -8,15 +8,18 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from kdas_lab.config import Config
+from kdas_lab.data import layout
+from kdas_lab.data.io import DataError
 from kdas_lab.train.distributed import DistInfo
 
 
 def train_folder(cfg: Config) -> Path:
-    folder = Path(cfg.data_dir) / "TrainDataset"
-    if not (folder / "images").is_dir() or not (folder / "masks").is_dir():
-        raise FileNotFoundError(
-            f"{folder}: expected the PraNet layout TrainDataset/images and TrainDataset/masks "
-            f"(build data with `kdas-lab data ...` or run `kdas-lab demo` for synthetic data)")
+    """The training folder of ``cfg.data_dir``; raises naming it when its images/ or masks/ is missing."""
+    folder = layout.train_folder(cfg.data_dir)
+    missing = [f"{folder / sub}" for sub in ("images", "masks") if not (folder / sub).is_dir()]
+    if missing:
+        raise DataError(f"no {' or '.join(missing)} (PraNet layout expected; build data with "
+                        "`kdas-lab data ...` or run `kdas-lab demo` for synthetic data)")
     return folder
 
 

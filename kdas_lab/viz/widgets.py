@@ -226,7 +226,7 @@ def temperature_explorer(maps: Mapping[str, torch.Tensor],
 
 
 # ----------------------------------------------------------------------------- results
-def summarize(df: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
+def summarise(df: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
     """``mean``, ``std`` (sample, 0 for one run) and ``n`` of ``metric`` per value of ``by``."""
     if metric not in df.columns or by not in df.columns:
         raise KeyError(f"columns {by!r} / {metric!r} not in the table (have {list(df.columns)})")
@@ -243,7 +243,7 @@ def results_explorer(df: pd.DataFrame, render: bool = True) -> Explorer:
         raise ValueError("the results table has no numeric column to summarise")
 
     def compute(by: str, metric: str) -> dict:
-        return {"by": by, "metric": metric, "table": summarize(df, by, metric)}
+        return {"by": by, "metric": metric, "table": summarise(df, by, metric)}
 
     def draw(s: dict):
         t = s["table"]
