@@ -46,6 +46,13 @@ def test_run_demo_tiny(tmp_path):
     assert not [p for p in Path(tmp_path / "demo").iterdir() if ".tmp" in p.name]
 
 
+def test_differences_to_the_plain_student_by_hand():
+    from kdas_lab.demo import differences
+
+    table = pd.DataFrame({"model": ["teacher", "student_kdas", "student_none"], "meanDice": [0.8, 0.55, 0.5]})
+    assert differences(table) == "meanDice vs the plain student: teacher +0.3000, student_kdas +0.0500"
+
+
 def test_run_demo_refuses_missing_real_data(tmp_path):
     from kdas_lab.demo import run_demo
 
