@@ -19,7 +19,11 @@ def test_paper_profile_is_the_published_recipe():
     assert (cfg.image_size, cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay) == (352, 99, 16, 1e-4, 1e-4)
     assert cfg.train_sizes() == [256, 352, 448]
     assert (cfg.lr_schedule, cfg.clip_mode, cfg.clip_value, cfg.augment) == ("constant", "value", 0.5, False)
-    assert (cfg.temperature, cfg.alpha) == (2.0, 0.3)
+    assert (cfg.temperature, cfg.alpha, cfg.legacy_bce) == (2.0, 0.3, True)
+    # the documented deviations and choices (config docstring, README, docs/paper_profile.md)
+    assert cfg.amp is False  # fp32 like the published code; bf16 only with amp=True
+    assert cfg.val_fraction == 0.1 and cfg.pretrained_backbone is None
+    assert Config.from_profile("paper", amp=True).amp is True
 
 
 def test_unknown_profile_lists_valid():

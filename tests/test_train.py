@@ -55,6 +55,16 @@ def test_resume_without_checkpoint_is_a_clear_error(data_root, tmp_path):
         train_model(tiny_cfg(data_root), out_dir=tmp_path / "empty", resume=True, show_progress=False)
 
 
+def test_val_fraction_zero_trains_on_all_and_keeps_the_last_epoch(data_root, tmp_path):
+    """The published recipe's data use: every training image, no validation, the last epoch kept."""
+    result = train_model(tiny_cfg(data_root, val_fraction=0.0, max_steps_per_epoch=None, batch_size=5),
+                         out_dir=tmp_path / "all", show_progress=False)
+    assert result.history["step"].tolist() == [2, 4]  # 10 images / batch 5, no image held out
+    assert result.history["val_meanDic"].isna().all()
+    best = torch.load(result.best_checkpoint, weights_only=True)
+    assert best["epoch"] == 2
+
+
 class NaNAfter(torch.nn.Module):
     """Segmentation loss plus a term whose gradient turns NaN from call ``after`` on."""
 

@@ -6,7 +6,8 @@ AT, p = 2). For a feature map ``F (B, C, h, w)`` the spatial attention map is
 ``mean_{b, i} (a_s - a_t)^2``; summed over backbone stages 2-4 (``features.stages[1:]``, strides
 8/16/32; channel counts may differ, the channel mean removes them). If spatial sizes differ the
 teacher's map is bilinearly resized to the student's size before normalising.
-``L_AT = beta / 2 * sum_stages`` with ``beta = cfg.extra["at_beta"]`` (default 1000, the paper's).
+``L_AT = beta / 2 * sum_stages`` with ``beta = cfg.extra["at_beta"]`` (default 1000: the authors' reference
+code's constant on the mean above; the paper states beta as 10^3 divided by the map size and batch).
 Total: ``(1 - alpha) * (seg1 + seg2) + alpha * L_AT``. Components: ``seg``, ``at``.
 """
 from __future__ import annotations

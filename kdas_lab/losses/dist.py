@@ -10,7 +10,8 @@ intra-class term on ``p = sigmoid(z / T)`` over all ``B*H*W`` pixels, for both h
 
     L_DIST = T^2 * sum_{h in P1, P2} (1 - pearson(p_s,h.flatten(), p_t,h.flatten()))
 
-with ``T = cfg.temperature``. Total: ``(1 - alpha) * (seg1 + seg2) + alpha * L_DIST``.
+with ``T = cfg.temperature`` (default KDAS's 2; DIST's segmentation setting uses T = 1).
+Total: ``(1 - alpha) * (seg1 + seg2) + alpha * L_DIST``.
 Shapes: logits ``(B, 1, H, W)``. Components: ``seg``, ``dist``.
 """
 from __future__ import annotations

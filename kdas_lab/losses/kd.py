@@ -8,7 +8,8 @@ pixel, ``p = sigmoid(z / T)``, so the softened KL is::
     L_KD = T^2 * (mean_pixels KL(P1) + mean_pixels KL(P2))
 
 computed with ``logsigmoid`` for stability (``log p = logsigmoid(z/T)``, ``log(1-p) = logsigmoid(-z/T)``).
-Total: ``(1 - alpha) * (seg1 + seg2) + alpha * L_KD`` (cfg.alpha, cfg.temperature).
+Total: ``(1 - alpha) * (seg1 + seg2) + alpha * L_KD`` (cfg.alpha, cfg.temperature). ``T`` defaults to
+KDAS's 2; the segmentation KD literature uses T = 1 (``--set temperature=1``).
 Shapes: logits ``(B, 1, H, W)``. Components: ``seg``, ``kd``.
 """
 from __future__ import annotations

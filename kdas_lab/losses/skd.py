@@ -11,7 +11,9 @@ Source: Liu et al., "Structured Knowledge Distillation for Semantic Segmentation
   ``L_pa = mean_b sum_ij (a^s_ij - a^t_ij)^2 / N^2``.
 
 ``L_SKD = pixel_weight * L_pi + pair_weight * L_pa`` with ``cfg.extra`` keys ``skd_pixel_weight``
-(default 10), ``skd_pair_weight`` (default 1), ``skd_scale`` (default 0.5, the pooling scale).
+(default 10), ``skd_pair_weight`` (default 1), ``skd_scale`` (default 0.5, the pooling scale). The
+weights follow the reference code's scale (pixel term x 10); unlike that code, which divides by a detached
+norm, ``F.normalize`` here passes gradients through the node norms.
 Total: ``(1 - alpha) * (seg1 + seg2) + alpha * L_SKD``. Components: ``seg``, ``skd``, ``skd_pixel``,
 ``skd_pair``.
 """
