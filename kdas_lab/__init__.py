@@ -1,7 +1,15 @@
 """kdas_lab: KDAS (Knowledge Distillation via Attention Supervision) for polyp segmentation."""
 
+from kdas_lab.config import Config
+
 __version__ = "0.1.0"
+__all__ = ["Config", "__version__", "notebook_setup"]
 
-from kdas_lab.config import Config  # noqa: E402
 
-__all__ = ["Config", "__version__"]
+def __getattr__(name: str):
+    # Lazy (PEP 562): the data tools import kdas_lab without torch or matplotlib, which the notebook helper loads.
+    if name == "notebook_setup":
+        from kdas_lab.notebook import notebook_setup  # noqa: PLC0415
+
+        return notebook_setup
+    raise AttributeError(f"module 'kdas_lab' has no attribute {name!r}")

@@ -48,6 +48,20 @@ def test_boundary_weight_single_pixel():
     assert w.item() == pytest.approx(1 + 5 * (1 - 1 / 961), abs=1e-6)
 
 
+@pytest.mark.parametrize(("kernel_size", "factor"), [(7, 2.0), (15, 0.5), (1, 3.0)])
+def test_boundary_weight_kernel_and_factor(kernel_size, factor):
+    mask = (torch.rand(2, 1, 20, 24, generator=torch.Generator().manual_seed(kernel_size)) > 0.5).float()
+    pooled = F.avg_pool2d(mask, kernel_size, stride=1, padding=kernel_size // 2)
+    expected = 1 + factor * (pooled - mask).abs()
+    assert torch.allclose(boundary_weight(mask, kernel_size, factor), expected, atol=1e-6, rtol=0)
+    assert torch.equal(boundary_weight(mask), boundary_weight(mask, 31, 5.0))
+
+
+def test_boundary_weight_rejects_an_even_kernel():
+    with pytest.raises(ValueError, match="odd"):
+        boundary_weight(torch.zeros(1, 1, 8, 8), kernel_size=4)
+
+
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 1, 5, 7), (1, 2, 40, 33)])
 def test_box_mean_is_avg_pool31(shape):
     x = torch.rand(shape, generator=torch.Generator().manual_seed(shape[-1]))

@@ -49,10 +49,13 @@ def box_mean(x: torch.Tensor, k: int = 31) -> torch.Tensor:
     return (c / (k * k)).to(x.dtype)
 
 
-def boundary_weight(mask: torch.Tensor) -> torch.Tensor:
-    """``1 + 5 * |avgpool31(G) - G|``: pixels near the mask boundary weigh up to 6x.  # (B, 1, H, W)"""
-    local_mean = box_mean(mask, 31)  # (B, 1, H, W)
-    return 1 + 5 * torch.abs(local_mean - mask)
+def boundary_weight(mask: torch.Tensor, kernel_size: int = 31, factor: float = 5.0) -> torch.Tensor:
+    """``1 + factor * |avgpool_k(G) - G|`` ``(B, 1, H, W)``; the published 31 and 5 by default, where pixels
+    near the mask boundary weigh up to 6x. ``kernel_size`` (odd) sets how far the emphasis reaches."""
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"boundary_weight: kernel_size must be odd and >= 1, got {kernel_size}")
+    local_mean = box_mean(mask, kernel_size)  # (B, 1, H, W)
+    return 1 + factor * torch.abs(local_mean - mask)
 
 
 def weighted_bce(pred: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, legacy: bool = False) -> torch.Tensor:
