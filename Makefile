@@ -22,6 +22,7 @@ demo: setup
 	$(PY) -m kdas_lab demo --out runs/demo
 
 test: setup
+	$(VENV)/bin/ruff check .
 	KDAS_FAST=1 $(PY) -m pytest -q tests
 	KDAS_FAST=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 

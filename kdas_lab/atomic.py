@@ -14,9 +14,10 @@ import re
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 @contextmanager
@@ -56,7 +57,7 @@ def write_json_atomic(obj: Any, dst: str | os.PathLike) -> Path:
 def torch_save_atomic(obj: Any, dst: str | os.PathLike) -> Path:
     """``torch.save``; a failed write (full disk: torch says only ``enforce fail at inline_container.cc``)
     is an ``OSError`` naming ``dst``."""
-    import torch  # here, not at the top: the data tools and the CLI's start-up do without torch
+    import torch  # noqa: PLC0415 (lazy: the data tools and the CLI's start-up do without torch)
 
     with atomic_path(dst) as tmp:
         try:

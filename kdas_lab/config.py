@@ -110,14 +110,14 @@ class Config:
                 raise ValueError(f"Config: {message}")
 
     @classmethod
-    def from_profile(cls, profile: str, **overrides: Any) -> "Config":
+    def from_profile(cls, profile: str, **overrides: Any) -> Config:
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
         base = {"fast": _FAST, "laptop": _LAPTOP, "course": _COURSE, "paper": _PAPER}[profile]
         return cls(profile=profile, **{**base, **overrides})
 
     @classmethod
-    def from_env(cls, profile: str | None = None, **overrides: Any) -> "Config":
+    def from_env(cls, profile: str | None = None, **overrides: Any) -> Config:
         """Profile from ``KDAS_PROFILE``, else ``KDAS_FAST=1`` (``fast``), else ``course``; paths and device
         from the environment."""
         if profile is None and os.environ.get("KDAS_PROFILE"):
@@ -131,7 +131,7 @@ class Config:
             env["device"] = os.environ["KDAS_DEVICE"]
         return cls.from_profile(profile, **{**env, **overrides})
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise ValueError(f"unknown config fields: {sorted(unknown)}")
@@ -145,7 +145,7 @@ class Config:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Config":
+    def from_dict(cls, d: dict[str, Any]) -> Config:
         known = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
         for k in ("data_dir", "out_dir"):

@@ -40,7 +40,8 @@ def test_run_bench_isolated_reports_speedup_and_memory_ratio(tmp_path):
     out = write_json_atomic(report, tmp_path / "bench.json")
     report = json.loads(out.read_text())
     assert report["distill_step_speedup"] == pytest.approx(
-        report["variants"]["kdas_lab_distill"]["images_per_s"] / report["variants"]["published_distill"]["images_per_s"])
+        report["variants"]["kdas_lab_distill"]["images_per_s"]
+        / report["variants"]["published_distill"]["images_per_s"])
     assert report["distill_step_memory_ratio"] > 0 and "machine" in report and "definitions" in report
     assert report["settings"]["isolated"] is True and report["settings"]["batch"] == 2
     assert set(report["variants"]) == {"kdas_lab_distill", "published_distill"}
@@ -139,7 +140,8 @@ def test_run_bench_reports_throughput_keys_with_sane_values():
     pixels = sum((s / 64) ** 2 for s in proj["sizes"])
     teacher_min = 99 * 1450 * pixels / report["variants"]["teacher_train"]["images_per_s"] / 60
     assert proj["teacher"]["minutes"] == pytest.approx(teacher_min)
-    assert report["paper_recipe_minutes_projected"] == pytest.approx(proj["teacher"]["minutes"] + proj["student"]["minutes"])
+    total = proj["teacher"]["minutes"] + proj["student"]["minutes"]
+    assert report["paper_recipe_minutes_projected"] == pytest.approx(total)
     assert {"tflops_per_s", "paper_recipe_minutes_projected", "compile_speedup"} <= set(report["definitions"])
 
 

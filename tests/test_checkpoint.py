@@ -9,10 +9,15 @@ import torch
 
 from kdas_lab import __version__
 from kdas_lab.models import (
-    CheckpointError, create_model, load_checkpoint, load_model, load_pretrained_backbone, read_checkpoint,
+    CheckpointError,
+    create_model,
+    factory,
+    load_checkpoint,
+    load_model,
+    load_pretrained_backbone,
+    read_checkpoint,
     save_checkpoint,
 )
-from kdas_lab.models import factory
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
 PARITY = SPEC / "official_parity_public.pt"

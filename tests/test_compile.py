@@ -125,7 +125,8 @@ def test_inductor_compiled_b0_matches_eager(data_root, tmp_path):
 
     before, inductor_config.fallback_random = inductor_config.fallback_random, True  # drop-path RNG as eager
     try:
-        _, losses, _ = two_steps(tiny_cfg(data_root, compile=True), tmp_path / "c", lambda: create_model("polyp_pvt_b0"))
+        _, losses, _ = two_steps(tiny_cfg(data_root, compile=True), tmp_path / "c",
+                                 lambda: create_model("polyp_pvt_b0"))
     finally:
         inductor_config.fallback_random = before
     _, eager_losses, _ = two_steps(tiny_cfg(data_root, compile=False), tmp_path / "e",

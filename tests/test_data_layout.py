@@ -5,8 +5,19 @@ import pytest
 
 from kdas_lab import Config
 from kdas_lab.data.io import DataError
-from kdas_lab.data.layout import (TEST, TRAIN, data_root, dataset_folders, find_pairs, find_test_root, index_by_stem,
-                                  list_test_sets, pair_by_stem, stem_index, train_folder)
+from kdas_lab.data.layout import (
+    TEST,
+    TRAIN,
+    data_root,
+    dataset_folders,
+    find_pairs,
+    find_test_root,
+    index_by_stem,
+    list_test_sets,
+    pair_by_stem,
+    stem_index,
+    train_folder,
+)
 
 
 def _touch(folder, *names):

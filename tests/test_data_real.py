@@ -9,8 +9,8 @@ import tifffile
 from PIL import Image
 
 from kdas_lab.data import PolypDataset, load_image, load_mask, pranet_test_stems, verify_pranet
-from kdas_lab.data.pranet import install_pairs, source_pairs
 from kdas_lab.data.archive import safe_extract, sha256_file
+from kdas_lab.data.pranet import install_pairs, source_pairs
 
 pytestmark = pytest.mark.realdata
 

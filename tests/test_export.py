@@ -7,7 +7,6 @@ from torch import nn
 
 from kdas_lab.evaluation.export import BinnedAvgPool2d, check_onnx, export_onnx, make_exportable, onnx_session
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -30,7 +30,8 @@ def test_weighted_terms_sum_to_total(loss):
 
 def test_sgm_prob_is_bounded_and_by_hand():
     s, t = _maps(0, scale=50.0), _maps(1, scale=50.0)
-    expected = sum(torch.mean((symmetrize(torch.sigmoid(getattr(s, h))) - symmetrize(torch.sigmoid(getattr(t, h)))) ** 2)
+    expected = sum(torch.mean((symmetrize(torch.sigmoid(getattr(s, h)))
+                               - symmetrize(torch.sigmoid(getattr(t, h)))) ** 2)
                    for h in ("p1", "p2"))
     _, parts = KDASLoss(sgm_space="prob").distill_term(s, t)
     torch.testing.assert_close(parts["sgm"], expected)

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from kdas_lab.losses import detach_tree, ATLoss, CWDLoss, DISTLoss, FitNetLoss, KDLoss, SKDLoss, structure_loss
+from kdas_lab.losses import ATLoss, CWDLoss, DISTLoss, FitNetLoss, KDLoss, SKDLoss, detach_tree, structure_loss
 from kdas_lab.losses.at import at_loss, spatial_attention
 from kdas_lab.losses.cwd import channel_wise_kl
 from kdas_lab.losses.dist import intra_class_relation, pearson

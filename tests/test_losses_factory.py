@@ -4,8 +4,19 @@ import torch
 
 import kdas_lab.losses.kdas as kdas_module
 from kdas_lab.config import Config
-from kdas_lab.losses import (LOSS_METHODS, ATLoss, CWDLoss, DISTLoss, FitNetLoss, KDASLoss, KDLoss, SegOnlyLoss,
-                             SKDLoss, create_loss, stage_widths)
+from kdas_lab.losses import (
+    LOSS_METHODS,
+    ATLoss,
+    CWDLoss,
+    DISTLoss,
+    FitNetLoss,
+    KDASLoss,
+    KDLoss,
+    SegOnlyLoss,
+    SKDLoss,
+    create_loss,
+    stage_widths,
+)
 
 
 @pytest.fixture(autouse=True)

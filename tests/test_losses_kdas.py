@@ -8,8 +8,15 @@ import torch.nn.functional as F
 
 import kdas_lab.losses.kdas as kdas_module
 from kdas_lab.losses import KDASLoss, KDASOfficialWarning, structure_loss
-from kdas_lab.losses.row_attention import (official_kl, official_sgm, official_student_attention, row_attention,
-                                       row_kl, sgm_loss, symmetrize)
+from kdas_lab.losses.row_attention import (
+    official_kl,
+    official_sgm,
+    official_student_attention,
+    row_attention,
+    row_kl,
+    sgm_loss,
+    symmetrize,
+)
 from kdas_lab.models import PolypFeatures, PolypOutput
 
 

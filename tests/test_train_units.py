@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from kdas_lab.train import numerics
 from kdas_lab.atomic import write_csv_atomic
+from kdas_lab.train import numerics
 from kdas_lab.train.history import EpochMeter, History
 from kdas_lab.train.schedule import apply_lr, lr_at
 from kdas_lab.train.state import capture_rng, restore_rng

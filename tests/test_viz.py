@@ -18,7 +18,6 @@ from kdas_lab.data.io import DataError  # noqa: E402
 from kdas_lab.viz import attention_plots as ap  # noqa: E402
 from kdas_lab.viz import data_plots as dp  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -12,11 +12,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from ipywidgets import IntSlider  # noqa: E402
-
-from kdas_lab.viz import widgets as W  # noqa: E402
-
 from test_viz import two_blobs_and_speck, write_dataset  # noqa: E402
 
+from kdas_lab.viz import widgets as W  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -97,8 +95,7 @@ def test_attention_explorer_follows_query_and_head():
 
 
 def test_attention_explorer_on_real_student():
-    from kdas_lab.models import create_model
-    from kdas_lab.models import stage_attention
+    from kdas_lab.models import create_model, stage_attention
 
     torch.manual_seed(0)
     models = {"student": create_model("polyp_pvt_b0")}

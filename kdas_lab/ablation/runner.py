@@ -30,7 +30,10 @@ from kdas_lab.ablation.tables import MARKER, read_marker, run_dir, write_marker
 from kdas_lab.atomic import write_csv_atomic, write_json_atomic
 from kdas_lab.config import Config
 from kdas_lab.data.layout import data_root
+from kdas_lab.evaluation import evaluate_model
+from kdas_lab.models import load_model
 from kdas_lab.runtime import machine_info, resolve_device
+from kdas_lab.train import train_model, train_teacher
 
 
 @dataclass
@@ -71,7 +74,6 @@ def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = Non
         ckpt = Path(json.loads(marker.read_text())["checkpoint"])
         if ckpt.is_file():
             return ckpt
-    from kdas_lab.train import train_teacher
 
     tcfg = cfg.replace(method="none")
     t0 = time.perf_counter()
@@ -86,8 +88,6 @@ def teacher_scores(teacher_ckpt: Path, cfg: Config, out_dir: Path, datasets: lis
     """The teacher's own test scores (tidy: dataset, metric, value), evaluated like every student
     (same size and protocol) and kept in ``out_dir/teacher.csv``; re-evaluated when the checkpoint
     or its content changes."""
-    from kdas_lab.evaluation import evaluate_model
-    from kdas_lab.models import load_model
 
     stat = Path(teacher_ckpt).stat()
     stamp = {"checkpoint": str(teacher_ckpt), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
@@ -111,9 +111,6 @@ def run_one(arm: Arm, seed: int, cfg: Config, out_dir: Path, teacher_ckpt: Path 
 
     An interrupted training run (``last.pt`` without a marker) resumes where it stopped.
     """
-    from kdas_lab.evaluation import evaluate_model
-    from kdas_lab.models import load_model
-    from kdas_lab.train import train_model
 
     acfg = arm.config(cfg, seed)
     rdir = run_dir(out_dir, arm.name, seed)

@@ -1,6 +1,7 @@
 """Data-loading throughput: samples/s of ``PolypDataset`` with and without the pre-resized cache.
 
-``run_data_bench(root, size)`` times ``n`` samples (spread over the stems) of the training folder of ``root`` through a DataLoader
+``run_data_bench(root, size)`` times ``n`` samples (spread over the stems) of the training folder of ``root``
+through a DataLoader
 (decode + resize + normalise, no augmentation) once from the original files and once from the
 uint8 cache (whose one-off build time is reported separately).
 """

@@ -45,6 +45,11 @@ import torch
 import torch.nn.functional as F
 
 from kdas_lab.bench import throughput
+from kdas_lab.losses import KDASLoss, LossOutput, SegOnlyLoss, detach_tree, seg_both_heads
+from kdas_lab.models import create_model
+from kdas_lab.runtime import machine_info, resolve_device
+from kdas_lab.train.loop import float32_outputs
+from kdas_lab.train.teacher_cache import TeacherCache
 
 VARIANTS = ("kdas_lab_distill", "published_distill", "published_distill_finite", "kdas_lab_distill_cached",
             "teacher_train",
@@ -68,15 +73,12 @@ class PublishedKDASStep(torch.nn.Module):
     def __init__(self, temperature: float = 2.0, alpha: float = 0.3, finite: bool = False):
         super().__init__()
         self.finite = finite
-        from kdas_lab.losses import KDASLoss
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.kdas = KDASLoss(mode="kdas-official", temperature=temperature, alpha=alpha)
 
     def forward(self, student, teacher, mask):
-        from kdas_lab.losses import LossOutput, detach_tree, seg_both_heads
-
         seg = seg_both_heads(student, mask, legacy_bce=True)
         term, parts = self.kdas.distill_term(student, teacher)  # teacher NOT detached
         if self.finite:  # at-term from a detached teacher: same value, no NaN into the teacher graph
@@ -112,9 +114,6 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
                 teacher_name: str = "polyp_pvt_b2", student_name: str = "polyp_pvt_b0"):
     """Returns ``(step_fn, images_per_call, models)``; ``step_fn()`` runs one optimizer step or one
     inference; ``models`` maps "student"/"teacher" to the networks (for inspection in tests)."""
-    from kdas_lab.losses import KDASLoss, SegOnlyLoss
-    from kdas_lab.models import create_model
-    from kdas_lab.train.loop import float32_outputs
 
     compiled = variant.endswith("_compiled")
     variant = variant.removesuffix("_compiled")
@@ -146,8 +145,6 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
         teacher.requires_grad_(published)  # published: trainable, never stepped
     cache, stems = None, [str(i) for i in range(batch)]
     if variant == "kdas_lab_distill_cached":  # the teacher runs once, before timing; steps read the cache
-        from kdas_lab.train.teacher_cache import TeacherCache
-
         with torch.no_grad(), autocast():
             t_out = teacher(images)
         maps = torch.cat([t_out.p1.float(), t_out.p2.float()], dim=1).half()  # (B, 2, S, S)
@@ -186,7 +183,6 @@ def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu",
                     warmup: int = 1, channels_last: bool = False, amp: bool | None = None,
                     teacher_name: str = "polyp_pvt_b2", student_name: str = "polyp_pvt_b0") -> dict:
     """Time one variant in this process; returns images/s, median seconds and memory figures."""
-    from kdas_lab.runtime import resolve_device
 
     if variant not in VARIANTS + COMPILED_VARIANTS:
         raise ValueError(f"unknown bench variant {variant!r}; valid: {', '.join(VARIANTS + COMPILED_VARIANTS)}")
@@ -221,7 +217,8 @@ def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu",
         fig["tflops_per_s"] = fig["flops_per_step"] / med / 1e12
     return {"variant": variant, "device": str(dev), "size": size, "batch": per_call, "steps": steps, **fig,
             "teacher": teacher_name, "student": student_name, "images_per_s": per_call / med, "peak_mem_mb": peak,
-            "step_mem_mb": peak - before, "load_average_1min": os.getloadavg()[0], "amp_bf16": bool(amp and not variant.startswith("published")),
+            "step_mem_mb": peak - before, "load_average_1min": os.getloadavg()[0],
+            "amp_bf16": bool(amp and not variant.startswith("published")),
             "channels_last": bool(channels_last and not variant.startswith("published"))}
 
 
@@ -242,7 +239,6 @@ def run_bench(*, size: int = 352, batch: int | None = None, device: str = "auto"
               variants=None, isolate: bool = True, timeout: float = 900,
               teacher_name: str = "polyp_pvt_b2", student_name: str = "polyp_pvt_b0") -> dict:
     """Measure ``variants`` at the same ``size`` and ``batch``; returns the JSON-ready report."""
-    from kdas_lab.runtime import machine_info, resolve_device
 
     dev = resolve_device(device)
     batch = batch or (16 if dev.type == "cuda" else 2)

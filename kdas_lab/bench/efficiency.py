@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import torch
@@ -27,6 +27,7 @@ from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from kdas_lab.models import create_model
 from kdas_lab.runtime import machine_info, resolve_device
 
 
@@ -138,7 +139,6 @@ def efficiency_table(names: Sequence[str], size: int = 352, device: str | torch.
                      warmup: int = 2, iters: int = 5, batch: int = 16) -> pd.DataFrame:
     """One row per model name (``kdas_lab.models.MODEL_NAMES``), indexed by name; random init weights
     (efficiency does not depend on them). ``df.attrs['machine']`` holds :func:`machine_info`."""
-    from kdas_lab.models import create_model
 
     rows = []
     for name in names:

@@ -9,10 +9,13 @@ same synthetic maps, and must agree to 1e-9.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import convolve, distance_transform_edt, gaussian_filter
 
+from kdas_lab.data.io import save_png_atomic
+from kdas_lab.evaluation import evaluate_maps
 from kdas_lab.metrics import get_protocol, image_scores, summarise
 from kdas_lab.metrics.protocols import prepare_pair
 from kdas_lab.metrics.s_measure import s_measure
@@ -130,10 +133,7 @@ def run_pranet_scale_bench(out_dir, workers: int = 2, seed: int = 0, protocol: s
                            scale: float = 1.0) -> dict:
     """Write synthetic maps with the PraNet test sets' counts and sizes (``scale`` < 1: fewer images)
     under ``out_dir``, then time ``evaluate_maps`` with ``workers`` processes (reading included)."""
-    from pathlib import Path
 
-    from kdas_lab.data.io import save_png_atomic
-    from kdas_lab.evaluation import evaluate_maps
 
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)

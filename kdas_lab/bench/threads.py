@@ -19,6 +19,11 @@ import sys
 import time
 
 import pandas as pd
+import torch
+
+from kdas_lab.config import Config
+from kdas_lab.losses import create_loss
+from kdas_lab.models import create_model
 
 
 def _spin(stop) -> None:
@@ -28,11 +33,7 @@ def _spin(stop) -> None:
 
 def step_seconds(model: str, size: int, batch: int, steps: int, warmup: int) -> list[float]:
     """Seconds of each timed training step (forward, structure loss, backward, AdamW) in this process."""
-    import torch
 
-    from kdas_lab.config import Config
-    from kdas_lab.losses import create_loss
-    from kdas_lab.models import create_model
 
     torch.manual_seed(0)
     net = create_model(model)

@@ -21,6 +21,9 @@ import statistics
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from kdas_lab.config import Config
+from kdas_lab.data.sources import TRAIN_PAIRS
+
 STUDENT_STEPS = ("kdas_lab_distill_cached", "kdas_lab_distill", "student_train")
 
 
@@ -64,8 +67,6 @@ def compile_speedup(results: dict, device: torch.device) -> tuple[dict | None, s
 
 def paper_recipe_projection(results: dict, size: int) -> dict | None:
     """Projected minutes of the published recipe's teacher + student training (see module doc)."""
-    from kdas_lab.config import Config
-    from kdas_lab.data.sources import TRAIN_PAIRS
 
     student = next((v for v in STUDENT_STEPS if v in results), None)
     if "teacher_train" not in results or student is None:

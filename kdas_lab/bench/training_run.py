@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from kdas_lab.atomic import write_text_atomic
+
 
 def _clean(v):
     return None if isinstance(v, float) and math.isnan(v) else v
@@ -48,8 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(summary, indent=2)
     print(text)
     if a.json is not None:
-        from kdas_lab.atomic import write_text_atomic
-
         write_text_atomic(a.json, text)
     return 0
 

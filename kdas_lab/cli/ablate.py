@@ -40,7 +40,7 @@ def _grid_value(key: str, value):
 def build_grid_and_config(args: argparse.Namespace) -> tuple[Grid, Config]:
     """The grid (preset or YAML, then --arms / --seeds) and the base Config for ``args``."""
     if (args.preset is None) == (args.grid is None):
-        raise ValueError("give exactly one of --preset {%s} or --grid GRID.yaml" % "|".join(PRESETS))
+        raise ValueError(f"give exactly one of --preset {{{'|'.join(PRESETS)}}} or --grid GRID.yaml")
     grid = preset_grid(args.preset) if args.preset else load_grid(args.grid)
     if args.arms:
         in_grid = {a.name: a for a in grid.arms}

@@ -9,7 +9,6 @@ level, and the machine facts.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -78,7 +77,8 @@ def print_throughput(report: dict) -> None:
     if proj:
         print(f"published recipe projected: {proj['minutes']:.1f} min (teacher {proj['teacher']['minutes']:.1f} "
               f"[{proj['teacher']['variant']}] + student {proj['student']['minutes']:.1f} "
-              f"[{proj['student']['variant']}]; measured at {proj['measured_size']} px, batch {proj['measured_batch']})")
+              f"[{proj['student']['variant']}]; measured at {proj['measured_size']} px, "
+              f"batch {proj['measured_batch']})")
 
 
 def _run(args) -> int:

@@ -1,7 +1,6 @@
 """``kdas-lab data pranet | verify | synthetic`` (also ``python data_scripts/get_data.py ...``)."""
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 

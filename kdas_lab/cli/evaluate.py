@@ -1,7 +1,6 @@
 """``kdas-lab evaluate`` (a checkpoint on PraNet test sets) and ``kdas-lab evaluate-maps`` (saved maps)."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

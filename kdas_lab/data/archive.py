@@ -16,8 +16,8 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 from pathlib import Path, PurePosixPath
 
 from kdas_lab.atomic import clean_stale
@@ -115,7 +115,7 @@ def building_tree(out: Path, keep: tuple = ()) -> Iterator[Path]:
     try:
         yield tmp
         if (tmp / "kdas_data.json").is_file():
-            from kdas_lab.data.integrity import record_hashes
+            from kdas_lab.data.integrity import record_hashes  # noqa: PLC0415 (integrity imports this module)
 
             record_hashes(tmp)
         replace_tree(tmp, out)

@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import urllib.error

@@ -11,6 +11,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from kdas_lab.data.archive import sha256_file
 from kdas_lab.data.io import DataError
 from kdas_lab.data.layout import TEST, TRAIN
 
@@ -28,8 +29,6 @@ def _files(root: Path) -> list[str]:
 
 
 def hash_files(root: Path, rels: list[str], workers: int | None = None) -> dict[str, str]:
-    from kdas_lab.data.archive import sha256_file
-
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:  # hashlib releases the GIL
         return dict(zip(rels, pool.map(lambda r: sha256_file(root / r), rels)))
 

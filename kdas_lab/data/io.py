@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import tifffile
 from PIL import Image
 
 from kdas_lab.atomic import atomic_path
@@ -36,8 +37,6 @@ def is_image_file(path: Path) -> bool:
 
 
 def _read_tiff(path: Path) -> np.ndarray:
-    import tifffile
-
     arr = tifffile.imread(str(path))
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[-1] not in (3, 4):  # planar CHW
         arr = np.moveaxis(arr, 0, -1)
@@ -154,8 +153,6 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     path = Path(path)
     try:
         if path.suffix.lower() in TIFF_EXTS:
-            import tifffile
-
             with tifffile.TiffFile(str(path)) as tif:
                 shape = tif.pages[0].shape
             if len(shape) == 3 and shape[0] in (3, 4) and shape[-1] not in (3, 4):

@@ -7,8 +7,8 @@ mask share a stem (the file name without its extension). Every function here rai
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from kdas_lab.data.io import DataError, is_image_file
 
@@ -141,7 +141,7 @@ def data_root(cfg) -> Path:
     holds no training images; otherwise it must hold ``TrainDataset/images`` and ``TestDataset/``."""
     root = Path(cfg.data_dir)
     if cfg.profile == "fast" and not has_train_images(root):
-        from kdas_lab.data.synthetic import ensure_synthetic  # synthetic.py imports this module
+        from kdas_lab.data.synthetic import ensure_synthetic  # noqa: PLC0415 (synthetic.py imports this module)
 
         return ensure_synthetic(cfg)
     for folder in (train_folder(root) / "images", root / TEST):

@@ -53,7 +53,8 @@ COLONDB = DataSource(
     landing_page="http://vi.cvc.uab.es/colon-qa/cvccolondb/",
     layout="PraNet-style folder or archive: images/ + masks/",
     n_images=380, n_test=380, image_size="574x500",
-    citation="J. Bernal, J. Sanchez, F. Vilarino, 'Towards automatic polyp detection with a polyp appearance model', Pattern Recognition 2012.",
+    citation="J. Bernal, J. Sanchez, F. Vilarino, 'Towards automatic polyp detection with a polyp appearance "
+             "model', Pattern Recognition 2012.",
     terms="Research dataset; licence unstated: research use, cite the paper.",
 )
 ETIS = DataSource(
@@ -61,7 +62,8 @@ ETIS = DataSource(
     landing_page="https://polyp.grand-challenge.org/EtisLarib/",
     layout="PraNet-style folder or archive: images/ + masks/",
     n_images=196, n_test=196, image_size="1225x966",
-    citation="J. Silva et al., 'Toward embedded detection of polyps in WCE images for early diagnosis of colorectal cancer', IJCARS 2014.",
+    citation="J. Silva et al., 'Toward embedded detection of polyps in WCE images for early diagnosis of "
+             "colorectal cancer', IJCARS 2014.",
     terms="Research dataset; licence unstated: research use, cite the paper.",
 )
 CVC300 = DataSource(
@@ -92,7 +94,8 @@ PRANET_TRAIN = DataSource(
     notes=("Google Drive (400 MB); users report the link failing",),
 )
 
-SOURCES: dict[str, DataSource] = {s.key: s for s in (KVASIR, CLINICDB, COLONDB, ETIS, CVC300, PRANET_TEST, PRANET_TRAIN)}
+SOURCES: dict[str, DataSource] = {s.key: s for s in (KVASIR, CLINICDB, COLONDB, ETIS, CVC300, PRANET_TEST,
+                                                      PRANET_TRAIN)}
 TEST_SETS: tuple[DataSource, ...] = (KVASIR, CLINICDB, COLONDB, ETIS, CVC300)
 TRAIN_PAIRS = KVASIR.n_train + CLINICDB.n_train  # 1,450
 SPLIT_FILES = {"kvasir": "pranet_kvasir_test.txt", "clinicdb": "pranet_clinicdb_test.txt"}
@@ -108,7 +111,7 @@ def pranet_test_stems(key: str) -> list[str]:
 
 def sources_table():
     """All sources as a pandas DataFrame (for the docs and notebooks)."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 (lazy: the data tools start without pandas)
 
     rows = [{"key": s.key, "name": s.name, "images": s.n_images, "test": s.n_test, "train": s.n_train,
              "size": s.image_size, "landing_page": s.landing_page, "url": s.urls[0] if s.urls else "",

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+from tqdm.auto import tqdm
 
 from kdas_lab.data.io import load_mask
 from kdas_lab.data.layout import dataset_folders, find_pairs
@@ -43,8 +44,6 @@ def folder_stats(folder: str | Path, *, limit: int | None = None, progress: bool
     """One row per image of a folder with ``images/`` and ``masks/`` (index: stem)."""
     pairs = find_pairs(folder)[:limit]
     if progress:
-        from tqdm.auto import tqdm
-
         pairs = tqdm(pairs, desc=Path(folder).name, leave=False)
     rows = []
     for stem, _, mask_path in pairs:

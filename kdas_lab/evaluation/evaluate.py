@@ -9,18 +9,20 @@ Both return a pandas DataFrame: one row per dataset, columns :data:`kdas_lab.met
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from kdas_lab.data.io import DataError, load_image, load_mask_grey, save_png_atomic
+from kdas_lab.data.io import DataError, image_size, load_image, load_mask_grey, save_png_atomic
 from kdas_lab.data.layout import find_pairs, find_test_root, index_by_stem, list_test_sets, pair_by_stem
 from kdas_lab.evaluation.inference import predict_image, to_png_levels
 from kdas_lab.metrics import METRIC_KEYS, get_protocol, image_scores, map_scores, summarise
+from kdas_lab.runtime import resolve_device
 
 
 def _frame(rows: dict[str, dict[str, float]], protocol: str) -> pd.DataFrame:
@@ -37,7 +39,6 @@ def evaluate_model(model: nn.Module, root: str | os.PathLike, datasets: Sequence
     ``save_maps/<name>/<stem>.png`` (atomic). ``device``: moves the model there when given."""
     proto = get_protocol(protocol)
     if device is not None:
-        from kdas_lab.runtime import resolve_device
         model = model.to(resolve_device(device))
     base = find_test_root(root)
     rows = {}
@@ -48,7 +49,6 @@ def evaluate_model(model: nn.Module, root: str | os.PathLike, datasets: Sequence
             out_dir.mkdir(parents=True, exist_ok=True)
         bar = pairs
         if progress:
-            from tqdm.auto import tqdm
             bar = tqdm(pairs, desc=name, leave=False)
         scores = []
         for stem, image_path, mask_path in bar:
@@ -80,7 +80,6 @@ def match_maps(pred_dir: Path, gt_dir: Path) -> list[tuple[str, Path, Path]]:
 
 def check_sizes(pairs: list[tuple[str, Path, Path]]) -> None:
     """Raise listing every prediction whose size differs from its mask's (``kdas`` protocol)."""
-    from kdas_lab.data.io import image_size
     bad = [f"{p} {image_size(p)} vs {m} {image_size(m)}" for _, p, m in pairs if image_size(p) != image_size(m)]
     if bad:
         raise DataError(f"{len(bad)} prediction(s) differ in size from their mask (protocol 'kdas' needs "

@@ -66,7 +66,7 @@ class ProbabilityModel(nn.Module):
 def make_exportable(model: nn.Module) -> ProbabilityModel:
     """A CPU, eval-mode copy wrapped to output probabilities, adaptive pools replaced."""
     m = copy.deepcopy(model).cpu().eval()
-    for name, module in list(m.named_modules()):
+    for module in list(m.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.AdaptiveAvgPool2d):
                 setattr(module, child_name, BinnedAvgPool2d(child.output_size))
@@ -86,7 +86,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, size: int = 352, opse
             torch.onnx.export(wrapped, (x,), tmp, dynamo=False, opset_version=opset,
                               input_names=["image"], output_names=["prob"],
                               dynamic_axes={"image": {0: "batch"}, "prob": {0: "batch"}})
-        import onnx
+        import onnx  # noqa: PLC0415 (optional: the notebooks extra)
 
         onnx.checker.check_model(tmp)
     return path
@@ -94,7 +94,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, size: int = 352, opse
 
 def onnx_session(path: str | os.PathLike, threads: int | None = None):
     """An onnxruntime CPU session; a clear error if the file is missing or not an ONNX model."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # noqa: PLC0415 (optional: the notebooks extra)
 
     path = Path(path)
     if not path.is_file():

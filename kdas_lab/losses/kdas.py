@@ -38,9 +38,16 @@ from typing import Any
 
 import torch
 
-from .row_attention import (official_kl, official_sgm, official_student_attention, official_teacher_attention,
-                        row_attention, row_kl, sgm_loss)
 from .base import DistillationLoss
+from .row_attention import (
+    official_kl,
+    official_sgm,
+    official_student_attention,
+    official_teacher_attention,
+    row_attention,
+    row_kl,
+    sgm_loss,
+)
 
 KDAS_MODES = ("kdas", "kdas-official")
 SGM_SPACES = ("logits", "prob")

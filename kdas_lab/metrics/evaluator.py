@@ -5,11 +5,12 @@ Dataset aggregation follows both toolboxes: a threshold curve is averaged over i
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from kdas_lab.metrics import functional as F
 from kdas_lab.metrics.protocols import Protocol, get_protocol, prepare_pair
@@ -87,7 +88,6 @@ def map_scores(fn, items: Iterable, n: int, workers: int = 0, progress: bool | s
     """``[fn(item) for item in items]`` in order, over ``workers`` processes (0/1: in this process)."""
     bar = None
     if progress:
-        from tqdm.auto import tqdm
         bar = tqdm(total=n, desc=progress if isinstance(progress, str) else "evaluate", leave=False)
     out = []
     try:

@@ -16,7 +16,8 @@ Usage::
 """
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -100,7 +101,7 @@ class AttentionCapture:
             self.maps[name] = AttentionMap(a, q_size, kv)
         return hook
 
-    def __enter__(self) -> "AttentionCapture":
+    def __enter__(self) -> AttentionCapture:
         try:
             for name, m in self.modules.items():
                 self._fused[name] = m.fused_attn
@@ -149,7 +150,7 @@ class attention_fusion:
         self.enabled = enabled
         self._saved: dict[str, bool] = {}
 
-    def __enter__(self) -> "attention_fusion":
+    def __enter__(self) -> attention_fusion:
         for name, m in self.modules.items():
             self._saved[name] = m.fused_attn
             m.fused_attn = self.enabled

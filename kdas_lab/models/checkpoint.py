@@ -14,17 +14,17 @@ are not finite (NaN, Inf) are refused on every load.
 """
 from __future__ import annotations
 
-import errno
 import os
 import re
-import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from timm.models.pvt_v2 import checkpoint_filter_fn
 from torch import nn
 
+from kdas_lab import __version__
 from kdas_lab.atomic import torch_save_atomic
 from kdas_lab.models.polyp_pvt import VARIANTS
 
@@ -126,7 +126,8 @@ def unwrap_state_dict(obj: Mapping[str, Any], source: str = "state dict") -> tup
     return sd, model_name
 
 
-def normalize_state_dict(sd: Mapping[str, torch.Tensor], source: str = "state dict") -> tuple[dict[str, torch.Tensor], str]:
+def normalize_state_dict(sd: Mapping[str, torch.Tensor],
+                         source: str = "state dict") -> tuple[dict[str, torch.Tensor], str]:
     """Map a full-model state dict to our key names. Returns ``(state_dict, layout)``."""
     backbone = {k[len("backbone."):]: v for k, v in sd.items() if k.startswith("backbone.")}
     decoder = {k: v for k, v in sd.items() if not k.startswith("backbone.")}
@@ -224,7 +225,6 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, config: dict |
                     epoch: int | None = None, metrics: dict | None = None, **extra: Any) -> Path:
     """Write ``{"format": "kdas_lab", "version", "model_name", "state_dict", "config", "epoch",
     "metrics", **extra}`` atomically; tensors are stored on the CPU. Returns the path."""
-    from kdas_lab import __version__
 
     clash = [k for k in extra if k in _RESERVED]
     if clash:

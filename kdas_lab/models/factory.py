@@ -13,10 +13,16 @@ import torch
 from timm.models.pvt_v2 import checkpoint_filter_fn
 
 from kdas_lab.models.checkpoint import (
-    CheckpointError, LoadReport, detect_variant, load_checkpoint, normalize_state_dict, read_checkpoint,
+    CheckpointError,
+    LoadReport,
+    detect_variant,
+    load_checkpoint,
+    normalize_state_dict,
+    read_checkpoint,
     unwrap_state_dict,
 )
 from kdas_lab.models.polyp_pvt import MODEL_NAMES, PolypPVT, create_backbone
+from kdas_lab.runtime import resolve_device
 
 PVT_RELEASE_URL = "https://github.com/whai362/PVT/releases/download/v2/{variant}.pth"
 
@@ -117,7 +123,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     """Build the right variant for a checkpoint file, load it, move it to ``device``, ``eval()`` it."""
     model = create_model(None, checkpoint=path)
     if device is not None:
-        from kdas_lab.runtime import resolve_device
         model = model.to(resolve_device(device))
     return model.eval()
 

@@ -8,12 +8,14 @@
 """
 from __future__ import annotations
 
-
 import torch
 
 from kdas_lab.config import Config
+from kdas_lab.losses import create_loss
+from kdas_lab.models import create_model
 from kdas_lab.runtime import resolve_device, seed_everything
 from kdas_lab.train import run_guard
+from kdas_lab.train.builders import load_teacher
 from kdas_lab.train.distributed import DistInfo, cleanup, init_distributed
 from kdas_lab.train.loop import Trainer, TrainResult
 from kdas_lab.train.numerics import NonFiniteError
@@ -33,9 +35,6 @@ def train_model(cfg: Config, *, out_dir, method: str = "none", teacher=None, stu
     ``overwrite_run`` / ``allow_change``: see :mod:`kdas_lab.train.run_guard` (the CLI refuses by default).
     Under ``torchrun`` (``WORLD_SIZE > 1``) the process group is joined here and left at the end.
     """
-    from kdas_lab.losses import create_loss
-    from kdas_lab.models import create_model
-    from kdas_lab.train.builders import load_teacher
 
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)

@@ -8,8 +8,10 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from kdas_lab.config import Config
-from kdas_lab.data import layout
+from kdas_lab.data import PolypDataset, layout, train_val_split
 from kdas_lab.data.io import DataError
+from kdas_lab.data.split import labelled_subset
+from kdas_lab.models import load_model
 from kdas_lab.train.distributed import DistInfo
 
 
@@ -33,8 +35,6 @@ def build_loaders(cfg: Config, info: DistInfo, device: torch.device, distilling:
     masks the segmentation loss), a teacher-free run sees the labelled images only, drawn with
     replacement to the full set's epoch length (equal steps, equal compute).
     """
-    from kdas_lab.data import PolypDataset, train_val_split
-    from kdas_lab.data.split import labelled_subset
 
     folder = train_folder(cfg)
     train_stems, val_stems = train_val_split(folder, val_fraction=cfg.val_fraction, seed=cfg.seed,
@@ -70,8 +70,6 @@ def load_teacher(teacher, device: torch.device, channels_last: bool = False) -> 
     if teacher is None:
         return None
     if isinstance(teacher, (str, os.PathLike)):
-        from kdas_lab.models import load_model
-
         path = Path(teacher)
         if not path.is_file():
             raise FileNotFoundError(f"teacher checkpoint {path} does not exist")

@@ -11,7 +11,7 @@ the trainer to the eager modules for the rest of the run.
 from __future__ import annotations
 
 import shutil
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm

@@ -31,7 +31,7 @@ class DeviceData:
         self.scale = (1.0 / (torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)).to(self.device)  # (1, 3, 1, 1)
 
     @classmethod
-    def from_dataset(cls, dataset, device: torch.device, progress: bool = False) -> "DeviceData":
+    def from_dataset(cls, dataset, device: torch.device, progress: bool = False) -> DeviceData:
         """From a :class:`~kdas_lab.data.PolypDataset` without random augmentation."""
         if dataset._cache is not None:  # uint8 rows of the pre-resized cache
             images = torch.from_numpy(np.array(dataset._cache[0])).permute(0, 3, 1, 2)  # (N, 3, S, S)

@@ -63,5 +63,5 @@ class History:
         return {"epochs": [dict(r) for r in self.epoch_rows], "steps": [dict(r) for r in self.step_rows]}
 
     @classmethod
-    def from_state(cls, state: dict[str, list[dict[str, Any]]]) -> "History":
+    def from_state(cls, state: dict[str, list[dict[str, Any]]]) -> History:
         return cls(state.get("epochs"), state.get("steps"))

@@ -21,6 +21,9 @@ from tqdm.auto import tqdm
 
 from kdas_lab.config import Config
 from kdas_lab.data.views import apply_views, draw_views
+from kdas_lab.evaluation.inference import predict_probs
+from kdas_lab.metrics import mean_dice
+from kdas_lab.models import read_checkpoint, save_checkpoint
 from kdas_lab.train import builders, compiled, device_data, numerics, teacher_cache
 from kdas_lab.train.budget import out_of_time
 from kdas_lab.train.distributed import DistInfo, all_reduce_mean_, barrier
@@ -201,8 +204,6 @@ class Trainer:
         """Threshold-averaged mean Dice on the validation split at the training size (NaN if empty)."""
         if self.val_loader is None:
             return float("nan")
-        from kdas_lab.evaluation.inference import predict_probs
-        from kdas_lab.metrics import mean_dice
 
         preds, gts = [], []
         with self._autocast():
@@ -216,8 +217,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self, path: Path, epoch: int, val: float, full: bool) -> None:
-        from kdas_lab.models import save_checkpoint
-
         extra: dict[str, Any] = {"method": self.method, "step": self.step, "world_size": self.info.world_size}
         if full:
             extra.update(optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
@@ -229,8 +228,6 @@ class Trainer:
                         metrics={"val_meanDic": val}, **extra)
 
     def resume(self) -> None:
-        from kdas_lab.models import read_checkpoint
-
         path = self.out_dir / "last.pt"
         if not path.is_file():
             raise FileNotFoundError(f"--resume: {path} does not exist (nothing to resume in {self.out_dir})")
@@ -288,7 +285,6 @@ class Trainer:
         if not best.exists():
             raise RuntimeError(f"{self.out_dir}: no epoch was trained (epochs={self.cfg.epochs}, "
                                f"resumed at epoch {self.start_epoch})")
-        from kdas_lab.models import read_checkpoint
 
         self.model.load_state_dict(read_checkpoint(best)["state_dict"])
         return TrainResult(best, last, self.history.epochs, self.model)

@@ -7,7 +7,7 @@ reproduces the published code, whose logged total is NaN while its gradients are
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from kdas_lab.atomic import clean_stale, write_text_atomic
 from kdas_lab.config import Config
+from kdas_lab.models import read_checkpoint
 
 RUN_FILES = ("last.pt", "best.pt", "history.csv", "steps.csv", "resume.log")
 RUNTIME_FIELDS = ("device", "num_workers", "threads", "out_dir", "compile", "device_data", "time_budget_s")
@@ -29,8 +30,6 @@ class RunFolderError(ValueError):
 
 
 def _progress(path: Path) -> str:
-    from kdas_lab.models import read_checkpoint
-
     try:
         ckpt = read_checkpoint(path, meta_only=True)
         return f", epoch {ckpt['epoch']} of {ckpt['config']['epochs']} done"
@@ -73,7 +72,6 @@ def config_changes(stored: dict, cfg: Config) -> dict[str, tuple]:
 
 def check_resume_config(path: Path, cfg: Config, allow: set[str], log: bool = True) -> None:
     """Refuse to resume ``path`` with a configuration that differs outside ``allow``."""
-    from kdas_lab.models import read_checkpoint
 
     if not path.is_file():
         return  # the trainer says there is nothing to resume

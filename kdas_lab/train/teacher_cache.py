@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -28,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from kdas_lab.atomic import atomic_path, write_text_atomic
+from kdas_lab.data import PolypDataset
 from kdas_lab.data.cache import cache_key
 from kdas_lab.data.views import N_VIEWS, apply_view
 
@@ -118,7 +118,7 @@ def _open_valid(npy: Path, meta_path: Path, meta: dict) -> np.ndarray | None:
 def _locked(path: Path):
     """Exclusive lock so parallel runs build one cache once (no-op where fcntl is missing)."""
     try:
-        import fcntl
+        import fcntl  # noqa: PLC0415 (POSIX only; the ImportError is handled)
     except ImportError:  # Windows
         yield
         return
@@ -199,7 +199,6 @@ def for_trainer(trainer) -> TeacherCache | None:
     n_views = N_VIEWS if cfg.augment else 1
     folder = cfg.extra.get("teacher_cache_dir") or Path(cfg.data_dir) / ".kdas_cache" / "teacher"
     amp = str(trainer.amp_dtype).replace("torch.", "") if trainer.amp_dtype is not None else "fp32"
-    from kdas_lab.data import PolypDataset
 
     # every image of the training folder, so each seed's train/val split (and labelled subset) shares one cache
     train_ds = trainer.train_loader.dataset

@@ -7,8 +7,8 @@ returns a matplotlib ``Figure``; only :func:`plot_folder` reads files (a PraNet-
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -6,8 +6,7 @@ figure with one row per image: input, ground truth, then each model's prediction
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

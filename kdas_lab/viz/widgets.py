@@ -8,8 +8,9 @@ explorer exactly as a learner does: set ``explorer.controls["index"].value = 3``
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -18,6 +19,9 @@ import pandas as pd
 import torch
 from IPython.display import clear_output, display
 
+from kdas_lab.data import load_image, load_mask
+from kdas_lab.data.layout import dataset_folders, find_pairs
+from kdas_lab.data.stats import mask_stats
 from kdas_lab.viz import attention_plots, data_plots
 
 
@@ -69,9 +73,6 @@ def _slider(n: int, description: str = "index") -> widgets.IntSlider:
 # ----------------------------------------------------------------------------- data browser
 def image_mask_browser(root: str | Path, render: bool = True) -> Explorer:
     """Browse image/mask pairs of every dataset under a PraNet-layout ``root``."""
-    from kdas_lab.data import load_image, load_mask
-    from kdas_lab.data.layout import dataset_folders, find_pairs
-    from kdas_lab.data.stats import mask_stats
 
     folders = dataset_folders(root)
     pairs: dict[str, list] = {}
