@@ -38,7 +38,7 @@ from kdas_lab.viz.overlays import overlay_grid
 
 DEMO_OVERRIDES: dict[str, Any] = dict(
     data_dir=Path("data/synthetic_demo64_v2"), image_size=64, synthetic_train=256, synthetic_test=64,
-    teacher_epochs=20, epochs=3, batch_size=8, max_steps_per_epoch=None, lr=1e-3, warmup_epochs=1.0,
+    teacher_epochs=15, epochs=3, batch_size=8, max_steps_per_epoch=None, lr=1e-3, warmup_epochs=1.0,
     lr_schedule="cosine", clip_mode="norm", clip_value=1.0, augment=True, augment_mode="dihedral",
     teacher_cache=True,
 )
