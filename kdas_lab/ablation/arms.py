@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from kdas_lab.config import PROFILES, Config
+from kdas_lab.losses import LOSS_METHODS
 
 BASELINE = "no_kd"
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(Config)}
@@ -131,8 +132,6 @@ def get_arm(name: str) -> Arm:
 
 def check_methods(arms: list[Arm]) -> None:
     """Fail early when an arm names a method the losses package does not know."""
-    from kdas_lab.losses import LOSS_METHODS
-
     for arm in arms:
         if arm.method not in LOSS_METHODS:
             raise ValueError(f"arm {arm.name!r}: unknown method {arm.method!r}; "
