@@ -39,7 +39,7 @@ if [ "$SMOKE" = 1 ]; then
 else
   DEV=cuda; BUDGET=${TEACHER_BUDGET_S:-480}
   BENCH=(--device cuda --models --steps 30 --warmup 10)
-  TRAIN=(--epochs 99 --set num_workers=12)  # compile and device_data: the CUDA defaults (on)
+  TRAIN=(--epochs 99 --set num_workers=12 --set amp=true)  # bf16 autocast; compile, device_data: CUDA defaults (on)
 fi
 
 if [ "$STAGE" != train ]; then
