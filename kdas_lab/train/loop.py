@@ -218,6 +218,8 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def _save(self, path: Path, epoch: int, val: float, full: bool) -> None:
         extra: dict[str, Any] = {"method": self.method, "step": self.step, "world_size": self.info.world_size}
+        if self.cfg.extra.get("provenance"):  # how the course made this run (kdas_lab.course)
+            extra["provenance"] = self.cfg.extra["provenance"]
         if full:
             extra.update(optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
                          scheduler={"step": self.step, "total_steps": self.total_steps},

@@ -1,0 +1,203 @@
+"""Where the course's models come from: one helper for the teacher and the students.
+
+:func:`get_teacher` returns, in this order,
+
+1. the **published** Polyp-PVT checkpoint when there is one: ``KDAS_TEACHER``, else
+   ``cfg.extra["teacher_checkpoint"]``, else ``checkpoints/PolypPVT.pth`` when that file exists (a path
+   that is named but missing is an error, never silently skipped);
+2. the **cached** teacher trained earlier: ``runs/notebooks/<profile>/teacher/best.pt`` (what the course
+   trained), else, for the ``laptop`` profile, ``runs/laptop/teacher/best.pt`` (the converged
+   from-scratch CPU teacher of ``docs/results.md``);
+3. a teacher **trained** now, after a loud notice with an up-front time estimate, with a progress bar.
+
+:func:`get_student` does the same for a student distilled with ``method`` (``"none"``: no teacher).
+An existing checkpoint is never overwritten unless ``retrain=True``. Every checkpoint trained here
+records its provenance (profile, data folder and content key, seed, the teacher checkpoint's sha256)
+in the checkpoint itself; :func:`describe_checkpoint` prints it.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+import torch
+
+from kdas_lab import __version__
+from kdas_lab.config import Config
+from kdas_lab.data.archive import sha256_file
+from kdas_lab.data.layout import data_root, list_stems, train_folder
+from kdas_lab.models import create_model, load_model, read_checkpoint
+from kdas_lab.runtime import resolve_device
+
+TEACHER_ENV = "KDAS_TEACHER"
+PUBLISHED_DEFAULT = Path("checkpoints/PolypPVT.pth")  # relative to the project root (notebook_setup's cwd)
+STUDY_TEACHER = Path("runs/laptop/teacher/best.pt")  # the converged laptop teacher (read only)
+
+
+class Source(NamedTuple):
+    model: torch.nn.Module  # eval mode, on the CPU
+    checkpoint: Path
+    origin: str  # "published" | "cached" | "trained"
+
+
+def course_dir(cfg: Config) -> Path:
+    """Where the course writes what it trains: ``runs/notebooks/<profile>``."""
+    return Path("runs/notebooks") / cfg.profile
+
+
+def published_teacher(cfg: Config) -> Path | None:
+    """The published checkpoint to use, or None; a path named by ``KDAS_TEACHER`` or the config must exist."""
+    named = os.environ.get(TEACHER_ENV) or cfg.extra.get("teacher_checkpoint")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"teacher checkpoint {path} (from {TEACHER_ENV} or teacher_checkpoint) not found")
+        return path
+    return PUBLISHED_DEFAULT if PUBLISHED_DEFAULT.is_file() else None
+
+
+def teacher_candidates(cfg: Config) -> list[Path]:
+    """The cached teacher checkpoints, in the order they are tried."""
+    found = [course_dir(cfg) / "teacher" / "best.pt"]
+    if cfg.profile == "laptop":
+        found.append(STUDY_TEACHER)
+    return found
+
+
+def data_key(root: str | os.PathLike) -> str:
+    """A short content key of a dataset folder: sha256 over every file's relative path and size."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):
+            h.update(f"{p.relative_to(root).as_posix()}|{p.stat().st_size}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def provenance(cfg: Config, root: str | os.PathLike, *, role: str, method: str,
+               teacher_checkpoint: str | os.PathLike | None = None) -> dict[str, Any]:
+    """What a checkpoint trained by the course records about how it was made."""
+    teacher_checkpoint = None if teacher_checkpoint is None else Path(teacher_checkpoint)
+    return {
+        "role": role, "method": method, "profile": cfg.profile, "data_dir": str(root),
+        "data_key": data_key(root), "synthetic": (Path(root) / "kdas_data.json").is_file(), "seed": cfg.seed,
+        "image_size": cfg.image_size, "epochs": (cfg.teacher_epochs or cfg.epochs) if role == "teacher" else cfg.epochs,
+        "teacher_checkpoint": None if teacher_checkpoint is None else str(teacher_checkpoint),
+        "teacher_sha256": None if teacher_checkpoint is None else sha256_file(teacher_checkpoint),
+        "kdas_lab": __version__, "created": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def describe_checkpoint(path: str | os.PathLike) -> pd.Series:
+    """Model, epoch, validation Dice and provenance of a checkpoint, as one printable Series."""
+    path = Path(path)
+    ckpt = read_checkpoint(path, meta_only=True)
+    cfg = ckpt.get("config") or {}
+    prov = ckpt.get("provenance") or {}
+    rows: dict[str, Any] = {"checkpoint": str(path), "model": ckpt.get("model_name", "?"),
+                            "epoch": ckpt.get("epoch"), "val_meanDic": (ckpt.get("metrics") or {}).get("val_meanDic")}
+    if prov:
+        rows.update({k: v for k, v in prov.items() if k != "teacher_checkpoint" or v is not None})
+    elif ckpt.get("format") == "kdas_lab":
+        rows.update({"provenance": "not recorded (trained outside the course)", "profile": cfg.get("profile"),
+                     "data_dir": cfg.get("data_dir"), "seed": cfg.get("seed"), "method": ckpt.get("method")})
+    else:
+        rows.update({"provenance": "published release (not trained by kdas_lab)", "sha256": sha256_file(path)})
+    return pd.Series(rows, name=path.name, dtype=object)
+
+
+def estimate_seconds(cfg: Config, root: Path, model_name: str, *, with_teacher: str | None = None,
+                     epochs: int | None = None) -> float:
+    """Rough training time: one timed optimizer step (after a warm-up step) times the number of steps."""
+    device = resolve_device(cfg.device)
+    n_train = len(list_stems(train_folder(root)))
+    n_fit = max(1, n_train - int(round(n_train * cfg.val_fraction)))
+    steps = math.ceil(n_fit / cfg.batch_size)
+    if cfg.max_steps_per_epoch:
+        steps = min(steps, cfg.max_steps_per_epoch)
+    steps *= (epochs or cfg.epochs) * len(cfg.train_sizes())
+    model = create_model(model_name).to(device)
+    teacher = create_model(with_teacher).to(device).eval() if with_teacher else None
+    x = torch.randn(min(cfg.batch_size, n_fit), 3, cfg.image_size, cfg.image_size, device=device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    took = 0.0
+    for i in range(2):
+        t0 = time.perf_counter()
+        if teacher is not None:
+            with torch.no_grad():
+                teacher(x)
+        out = model(x)
+        (out.p1.mean() + out.p2.mean()).backward()
+        opt.step()
+        opt.zero_grad()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        took = time.perf_counter() - t0 if i else took
+    return took * steps
+
+
+def _notice(what: str, cfg: Config, root: Path, seconds: float, out_dir: Path) -> None:
+    line = "=" * 88
+    print(f"{line}\nNOTICE: training {what} now ({cfg.profile} profile, data {root}, device "
+          f"{resolve_device(cfg.device)}).\nEstimated time: about {seconds / 60:.1f} min "
+          f"({seconds:.0f} s). It is saved to {out_dir} and reused next time (RETRAIN = True trains again).\n{line}")
+
+
+def _train(cfg: Config, out_dir: Path, prov: dict, run, what: str, root: Path, seconds: float, progress: bool) -> Path:
+    _notice(what, cfg, root, seconds, out_dir)
+    cfg = cfg.replace(data_dir=root, extra={**cfg.extra, "provenance": prov})
+    result = run(cfg, out_dir, progress)
+    return result.best_checkpoint
+
+
+def get_teacher(cfg: Config, retrain: bool = False, *, progress: bool = True) -> Source:
+    """The course's teacher: published, else cached, else trained now (see the module docstring)."""
+    from kdas_lab.train import train_teacher  # noqa: PLC0415 (kdas_lab.train imports much; only needed to train)
+
+    if not retrain:
+        published = published_teacher(cfg)
+        if published is not None:
+            return Source(create_model(cfg.teacher, checkpoint=published).eval(), published, "published")
+        for path in teacher_candidates(cfg):
+            if path.is_file():
+                return Source(load_model(path), path, "cached")
+    root = data_root(cfg)
+    out_dir = course_dir(cfg) / "teacher"
+    seconds = estimate_seconds(cfg, root, cfg.teacher, epochs=cfg.teacher_epochs or cfg.epochs)
+    prov = provenance(cfg, root, role="teacher", method="none")
+    best = _train(cfg, out_dir, prov, lambda c, o, p: train_teacher(c, o, show_progress=p, overwrite_run=True),
+                  f"a teacher ({cfg.teacher})", root, seconds, progress)
+    return Source(load_model(best), best, "trained")
+
+
+def get_student(cfg: Config, method: str, teacher: Source | str | os.PathLike | None = None,
+                retrain: bool = False, *, progress: bool = True) -> Source:
+    """The course's student for ``method`` (``"none"``: trained without a teacher): cached in
+    ``runs/notebooks/<profile>/student_<method>/best.pt``, else distilled now from ``teacher``."""
+    from kdas_lab.train import train_model  # noqa: PLC0415 (as in get_teacher)
+
+    out_dir = course_dir(cfg) / f"student_{method}"
+    best = out_dir / "best.pt"
+    if best.is_file() and not retrain:
+        return Source(load_model(best), best, "cached")
+    teacher_ckpt = None
+    if method != "none":
+        if teacher is None:
+            raise ValueError(f"get_student: method {method!r} distils from a teacher; pass get_teacher(cfg)")
+        teacher_ckpt = Path(teacher.checkpoint if isinstance(teacher, Source) else teacher)
+    root = data_root(cfg)
+    seconds = estimate_seconds(cfg, root, cfg.student, with_teacher=cfg.teacher if teacher_ckpt else None)
+    prov = provenance(cfg, root, role="student", method=method, teacher_checkpoint=teacher_ckpt)
+
+    def run(c, o, p):
+        return train_model(c, out_dir=o, method=method, teacher=teacher_ckpt, student_name=c.student,
+                           show_progress=p, overwrite_run=True)
+
+    best = _train(cfg, out_dir, prov, run, f"a student ({cfg.student}, method {method})", root, seconds, progress)
+    return Source(load_model(best), best, "trained")

@@ -1,0 +1,85 @@
+"""kdas_lab.course: published / cached / trained teacher and students, provenance, no silent overwrite
+(CPU, fast profile, 64 px synthetic data, a B0 teacher to keep it quick)."""
+from pathlib import Path
+
+import pytest
+
+from kdas_lab import course
+from kdas_lab.config import Config
+from kdas_lab.models import create_model, read_checkpoint, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from kdas_lab.data import build_synthetic
+
+    return build_synthetic(tmp_path_factory.mktemp("syn") / "data", n_train=6, n_test=2, size=64, seed=0)
+
+
+@pytest.fixture
+def cfg(data_dir, tmp_path, monkeypatch, one_thread):
+    monkeypatch.chdir(tmp_path)  # runs/ and checkpoints/ are relative to the working directory
+    monkeypatch.delenv(course.TEACHER_ENV, raising=False)
+    return Config.from_profile("fast", data_dir=Path(data_dir), device="cpu", epochs=1, batch_size=2,
+                               max_steps_per_epoch=1, val_fraction=0.34, teacher="polyp_pvt_b0",
+                               student="polyp_pvt_b0")
+
+
+def test_teacher_is_trained_once_with_notice_and_provenance(cfg, data_dir, capsys):
+    first = course.get_teacher(cfg, progress=False)
+    out = capsys.readouterr().out
+    assert first.origin == "trained" and "NOTICE: training a teacher" in out and "Estimated time" in out
+    assert first.checkpoint == Path("runs/notebooks/fast/teacher/best.pt")
+    prov = read_checkpoint(first.checkpoint, meta_only=True)["provenance"]
+    assert prov["profile"] == "fast" and prov["seed"] == cfg.seed and prov["role"] == "teacher"
+    assert prov["data_dir"] == str(data_dir) and prov["data_key"] == course.data_key(data_dir) and prov["synthetic"]
+    assert prov["teacher_sha256"] is None
+    stamp = first.checkpoint.stat().st_mtime_ns
+    again = course.get_teacher(cfg)
+    assert again.origin == "cached" and again.checkpoint == first.checkpoint
+    assert first.checkpoint.stat().st_mtime_ns == stamp, "a cached teacher must not be overwritten"
+    assert "NOTICE" not in capsys.readouterr().out
+    retrained = course.get_teacher(cfg, retrain=True, progress=False)
+    assert retrained.origin == "trained" and first.checkpoint.stat().st_mtime_ns != stamp
+
+
+def test_published_teacher_wins_and_a_named_missing_one_is_an_error(cfg, monkeypatch, tmp_path):
+    path = tmp_path / "published.pth"
+    save_checkpoint(path, create_model("polyp_pvt_b0"))
+    monkeypatch.setenv(course.TEACHER_ENV, str(path))
+    got = course.get_teacher(cfg)
+    assert got.origin == "published" and got.checkpoint == path
+    assert not Path("runs").exists(), "nothing is trained when the published checkpoint is there"
+    monkeypatch.setenv(course.TEACHER_ENV, str(tmp_path / "missing.pth"))
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        course.get_teacher(cfg)
+    monkeypatch.delenv(course.TEACHER_ENV)
+    assert course.published_teacher(cfg.replace(extra={"teacher_checkpoint": str(path)})) == path
+
+
+def test_laptop_profile_finds_the_study_teacher(cfg, tmp_path):
+    study = tmp_path / course.STUDY_TEACHER
+    save_checkpoint(study, create_model("polyp_pvt_b0"), config={"profile": "laptop"})
+    laptop = Config.from_profile("laptop", data_dir=cfg.data_dir, teacher="polyp_pvt_b0")
+    got = course.get_teacher(laptop)
+    assert got.origin == "cached" and got.checkpoint == course.STUDY_TEACHER
+    assert course.describe_checkpoint(got.checkpoint)["provenance"].startswith("not recorded")
+
+
+def test_students_record_their_teacher_and_are_not_overwritten(cfg, capsys):
+    teacher = course.get_teacher(cfg, progress=False)
+    kd = course.get_student(cfg, "kdas", teacher, progress=False)
+    assert kd.origin == "trained" and kd.checkpoint == Path("runs/notebooks/fast/student_kdas/best.pt")
+    info = course.describe_checkpoint(kd.checkpoint)
+    from kdas_lab.data.archive import sha256_file
+
+    assert info["teacher_sha256"] == sha256_file(teacher.checkpoint) and info["method"] == "kdas"
+    assert info["role"] == "student" and info["profile"] == "fast"
+    plain = course.get_student(cfg, "none", progress=False)
+    assert read_checkpoint(plain.checkpoint, meta_only=True)["provenance"]["teacher_sha256"] is None
+    stamp = kd.checkpoint.stat().st_mtime_ns
+    capsys.readouterr()
+    assert course.get_student(cfg, "kdas", teacher).origin == "cached"
+    assert kd.checkpoint.stat().st_mtime_ns == stamp and "NOTICE" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="distils from a teacher"):
+        course.get_student(cfg, "at", None)
