@@ -71,6 +71,7 @@ class Config:
     clip_mode: str = "value"  # "value" | "norm" | "none"
     clip_value: float = 0.5
     amp: bool | None = None  # None = bf16 on CUDA, off on CPU (the paper profile: False, fp32)
+    amp_dtype: str = "bfloat16"  # "bfloat16" | "float16" (float16 adds a gradient scaler)
     channels_last: bool = False
     # torch.compile of the student and the frozen teacher (static shapes per training scale, eager
     # fallback on failure); None = on for CUDA, off elsewhere. On CUDA the default is meant to be chosen
@@ -82,7 +83,7 @@ class Config:
     time_budget_s: float | None = None  # stop after the last epoch expected to end within this budget
     max_steps_per_epoch: int | None = None
     # distillation
-    method: str = "kdas"
+    method: str = "none"  # the training objective (kdas_lab.losses.LOSS_METHODS); distill sets it
     temperature: float = 2.0
     alpha: float = 0.3
     legacy_bce: bool = False
@@ -100,6 +101,7 @@ class Config:
             (0.0 < self.labelled_fraction <= 1.0, "labelled_fraction must be in (0, 1]"),
             (self.warmup_epochs >= 0.0, "warmup_epochs must be >= 0"),
             (self.log_term_grads_every >= 0, "log_term_grads_every must be >= 0"),
+            (self.amp_dtype in ("bfloat16", "float16"), "amp_dtype must be bfloat16 or float16"),
             (self.augment_mode in AUGMENT_MODES, "augment_mode must be random or dihedral"),
             (self.threads is None or self.threads >= 1, "threads must be >= 1 (or None)"),
             (self.teacher_epochs is None or self.teacher_epochs >= 1, "teacher_epochs must be >= 1 (or None)"),

@@ -23,11 +23,12 @@ from kdas_lab.train.numerics import NonFiniteError
 __all__ = ["train_model", "train_teacher", "distill", "Trainer", "TrainResult", "NonFiniteError", "DistInfo"]
 
 
-def train_model(cfg: Config, *, out_dir, method: str = "none", teacher=None, student_name: str | None = None,
+def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None, student_name: str | None = None,
                 resume: bool = False, show_progress: bool = True, loss: torch.nn.Module | None = None,
                 student: torch.nn.Module | None = None, stop_after: int | None = None,
                 overwrite_run: bool = True, allow_change=()) -> TrainResult:
-    """Train ``student_name`` (default ``cfg.student``) with loss ``method``.
+    """Train ``student_name`` (default ``cfg.student``) with loss ``method`` (default ``cfg.method``; a
+    method given here replaces ``cfg.method``, so the checkpoint's config records what was trained).
 
     ``teacher``: None, a model, or a checkpoint path (needed when the loss has ``needs_teacher``).
     ``loss`` / ``student`` let tests and notebooks pass their own module instead of building one.
@@ -36,6 +37,10 @@ def train_model(cfg: Config, *, out_dir, method: str = "none", teacher=None, stu
     Under ``torchrun`` (``WORLD_SIZE > 1``) the process group is joined here and left at the end.
     """
 
+    if method is None:
+        method = cfg.method
+    elif method != cfg.method:
+        cfg = cfg.replace(method=method)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)

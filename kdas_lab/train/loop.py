@@ -45,7 +45,7 @@ def amp_dtype(cfg: Config, device: torch.device) -> torch.dtype | None:
     enabled = cfg.amp if cfg.amp is not None else device.type == "cuda"
     if not enabled:
         return None
-    return torch.float16 if cfg.extra.get("amp_dtype") == "float16" else torch.bfloat16
+    return torch.float16 if cfg.amp_dtype == "float16" else torch.bfloat16
 
 
 def float32_outputs(obj):
