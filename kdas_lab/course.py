@@ -112,6 +112,12 @@ def describe_checkpoint(path: str | os.PathLike) -> pd.Series:
     return pd.Series(rows, name=path.name, dtype=object)
 
 
+def training_history(checkpoint: str | os.PathLike) -> pd.DataFrame | None:
+    """The per-epoch ``history.csv`` beside a checkpoint the trainer wrote (None for a published one)."""
+    path = Path(checkpoint).parent / "history.csv"
+    return pd.read_csv(path) if path.is_file() else None
+
+
 def estimate_seconds(cfg: Config, root: Path, model_name: str, *, with_teacher: str | None = None,
                      epochs: int | None = None) -> float:
     """Rough training time: one timed optimizer step (after a warm-up step) times the number of steps."""
@@ -179,7 +185,8 @@ def get_teacher(cfg: Config, retrain: bool = False, *, progress: bool = True) ->
 def get_student(cfg: Config, method: str, teacher: Source | str | os.PathLike | None = None,
                 retrain: bool = False, *, progress: bool = True) -> Source:
     """The course's student for ``method`` (``"none"``: trained without a teacher): cached in
-    ``runs/notebooks/<profile>/student_<method>/best.pt``, else distilled now from ``teacher``."""
+    ``runs/notebooks/<profile>/student_<method>/best.pt``, else distilled now from ``teacher`` (a
+    :class:`Source` or a checkpoint path; None: :func:`get_teacher`, asked only when training)."""
     from kdas_lab.train import train_model  # noqa: PLC0415 (as in get_teacher)
 
     out_dir = course_dir(cfg) / f"student_{method}"
@@ -187,9 +194,8 @@ def get_student(cfg: Config, method: str, teacher: Source | str | os.PathLike | 
     if best.is_file() and not retrain:
         return Source(load_model(best), best, "cached")
     teacher_ckpt = None
-    if method != "none":
-        if teacher is None:
-            raise ValueError(f"get_student: method {method!r} distils from a teacher; pass get_teacher(cfg)")
+    if method != "none":  # only now is a teacher needed: the course's own unless one is given
+        teacher = get_teacher(cfg, progress=progress) if teacher is None else teacher
         teacher_ckpt = Path(teacher.checkpoint if isinstance(teacher, Source) else teacher)
     root = data_root(cfg)
     seconds = estimate_seconds(cfg, root, cfg.student, with_teacher=cfg.teacher if teacher_ckpt else None)

@@ -21,7 +21,7 @@ def project_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
-def notebook_setup(dpi: int = 60, **overrides: Any) -> Config:
+def notebook_setup(dpi: int = 100, **overrides: Any) -> Config:
     """The notebooks' configuration, from the environment (:meth:`Config.from_env`: ``KDAS_PROFILE`` =
     fast | laptop | course | paper, ``KDAS_FAST=1`` for fast, ``KDAS_DATA_DIR``, ``KDAS_DEVICE``).
 

@@ -81,5 +81,31 @@ def test_students_record_their_teacher_and_are_not_overwritten(cfg, capsys):
     capsys.readouterr()
     assert course.get_student(cfg, "kdas", teacher).origin == "cached"
     assert kd.checkpoint.stat().st_mtime_ns == stamp and "NOTICE" not in capsys.readouterr().out
-    with pytest.raises(ValueError, match="distils from a teacher"):
-        course.get_student(cfg, "at", None)
+    at = course.get_student(cfg, "at", progress=False)  # no teacher given: the course's teacher, cached
+    assert course.describe_checkpoint(at.checkpoint)["teacher_sha256"] == info["teacher_sha256"]
+    assert course.training_history(at.checkpoint) is not None and course.training_history("x/PolypPVT.pth") is None
+
+
+def test_course_data_never_builds_synthetic_frames_in_the_real_data_folder(tmp_path, monkeypatch, capsys):
+    from kdas_lab.course_tools import course_data
+
+    monkeypatch.chdir(tmp_path)
+    laptop = Config.from_profile("laptop", data_dir=Path("data/pranet"), synthetic_train=3, synthetic_test=2,
+                                 image_size=32)
+    root, synthetic = course_data(laptop)
+    assert synthetic and root == Path("data/synthetic_laptop") and not Path("data/pranet").exists()
+    assert "SYNTHETIC" in capsys.readouterr().out
+
+
+def test_worst_cases_skip_empty_masks_and_the_new_frame_has_a_polyp():
+    import numpy as np
+    import pandas as pd
+
+    from kdas_lab.course_tools import frame_with_polyp, worst_with_polyp
+
+    gts = [np.ones((4, 4)), np.zeros((4, 4)), np.ones((4, 4)), np.ones((4, 4))]
+    dice = pd.Series([0.9, 0.0, 0.2, 0.5], index=["a", "empty", "c", "d"])
+    worst, empty = worst_with_polyp(dice, gts, k=2)
+    assert worst == ["c", "d"] and empty == ["empty"]
+    image, mask, seed = frame_with_polyp(2024, size=48)
+    assert image.shape == (48, 48, 3) and mask.mean() >= 0.05 and seed >= 2024

@@ -35,7 +35,8 @@ class Explorer:
         self.output = widgets.Output()
         self.state: dict[str, Any] = {}
         self.n_updates = 0
-        self.widget = widgets.VBox([widgets.HBox(list(self.controls.values())), self.output])
+        row = widgets.HBox(list(self.controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+        self.widget = widgets.VBox([row, self.output])
         for c in self.controls.values():
             c.observe(self.update, names="value")
         self.update()
@@ -237,21 +238,25 @@ def summarise(df: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
 
 
 def results_explorer(df: pd.DataFrame, render: bool = True) -> Explorer:
-    """Pick a grouping column and a metric; see mean +- std as a table and a bar plot."""
+    """Pick a grouping column and a metric; see mean +- std as a table and a bar plot. With a
+    ``dataset`` column, one test set at a time (grouping by anything else never pools test sets)."""
     numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
     groups = [c for c in df.columns if c not in numeric] or list(df.columns)
     if not numeric:
         raise ValueError("the results table has no numeric column to summarise")
+    datasets = list(dict.fromkeys(df["dataset"])) if "dataset" in df.columns else []
 
-    def compute(by: str, metric: str) -> dict:
-        return {"by": by, "metric": metric, "table": summarise(df, by, metric)}
+    def compute(by: str, metric: str, dataset: str | None = None) -> dict:
+        rows = df if dataset is None or by == "dataset" else df[df["dataset"] == dataset]
+        return {"by": by, "metric": metric, "dataset": dataset, "table": summarise(rows, by, metric)}
 
     def draw(s: dict):
         t = s["table"]
         fig, ax = plt.subplots(figsize=(max(3.0, 0.6 * len(t) + 1.5), 2.8))
         ax.bar(range(len(t)), t["mean"], yerr=t["std"], capsize=3, color="#4c72b0")
         ax.set_xticks(range(len(t)), [str(i) for i in t.index], rotation=30, ha="right", fontsize=8)
-        ax.set(ylabel=s["metric"], title=f"{s['metric']} by {s['by']} (mean +- std)")
+        where = f", {s['dataset']}" if s["dataset"] is not None and s["by"] != "dataset" else ""
+        ax.set(ylabel=s["metric"], title=f"{s['metric']} by {s['by']}{where} (mean +- std)")
         fig.tight_layout()
         return [t.style.format("{:.4f}", subset=["mean", "std"]), fig]
 
@@ -259,4 +264,6 @@ def results_explorer(df: pd.DataFrame, render: bool = True) -> Explorer:
         "by": widgets.Dropdown(options=groups, description="group by"),
         "metric": widgets.Dropdown(options=numeric, description="metric"),
     }
+    if datasets:
+        controls["dataset"] = widgets.Dropdown(options=datasets, description="test set")
     return Explorer(controls, compute, draw, render)

@@ -1,0 +1,61 @@
+"""Small pieces the notebooks need and tests check: where the data are, which failure cases to show,
+a new frame that holds a polyp."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kdas_lab.config import Config
+from kdas_lab.data.layout import has_train_images
+from kdas_lab.data.synthetic import ensure_synthetic, render_frame
+
+
+def is_synthetic(root: str | Path) -> bool:
+    """A set built by ``build_synthetic`` (it writes ``kdas_data.json`` with ``kind: synthetic``)."""
+    return (Path(root) / "kdas_data.json").is_file()
+
+
+def synthetic_folder(cfg: Config) -> Path:
+    """Where a profile's stand-in synthetic set lives: never the folder meant for real data."""
+    return Path(f"data/synthetic_{cfg.profile}")
+
+
+def course_data(cfg: Config) -> tuple[Path, bool]:
+    """``(root, synthetic)``. Real data when ``cfg.data_dir`` holds them. Otherwise the ``fast`` profile
+    builds its synthetic set there (its data folder is a synthetic one); any other profile builds a
+    synthetic stand-in in ``data/synthetic_<profile>``, says so loudly, and leaves ``cfg.data_dir`` empty
+    for the real data."""
+    root = Path(cfg.data_dir)
+    if has_train_images(root):
+        return root, is_synthetic(root)
+    if cfg.profile == "fast":
+        return ensure_synthetic(cfg), True
+    stand_in = synthetic_folder(cfg)
+    print(f"NOTICE: no real data in {root} (the {cfg.profile} profile's data folder). Install them there "
+          f"(section 3 below). Meanwhile this notebook shows a SYNTHETIC stand-in set, {stand_in}; the "
+          f"later notebooks refuse to train on it unless you pass KDAS_DATA_DIR={stand_in}.")
+    return ensure_synthetic(cfg.replace(data_dir=stand_in)), True
+
+
+def worst_with_polyp(dice: pd.Series, gts: Sequence[np.ndarray], k: int = 3) -> tuple[list, list]:
+    """``(worst, empty)``: the ``k`` lowest-Dice images among those whose mask holds a polyp, and the
+    images with an empty mask (their Dice is 0 for any prediction with a single positive pixel, and
+    undefined otherwise, so they say nothing about how well polyps are outlined)."""
+    if len(dice) != len(gts):
+        raise ValueError(f"{len(dice)} scores for {len(gts)} masks")
+    has_polyp = np.array([bool(np.asarray(g).any()) for g in gts])
+    worst = list(dice[has_polyp].sort_values().index[:k])
+    return worst, list(dice.index[~has_polyp])
+
+
+def frame_with_polyp(seed: int = 2024, size: int = 96, tries: int = 100) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(image, mask, seed)``: the first synthetic frame from ``seed`` on whose mask holds a polyp
+    covering at least 5 % of it (about 7 % of frames hold none, as in the real test sets)."""
+    for s in range(seed, seed + tries):
+        image, mask = render_frame(np.random.default_rng(s), size=size)
+        if mask.mean() >= 0.05:
+            return image, mask, s
+    raise RuntimeError(f"no frame with a polyp among seeds {seed}..{seed + tries - 1}")
