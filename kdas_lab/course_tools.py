@@ -7,10 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
+from kdas_lab.bench.efficiency import count_macs, time_forward
 from kdas_lab.config import Config
 from kdas_lab.data.layout import has_train_images
 from kdas_lab.data.synthetic import ensure_synthetic, render_frame
+from kdas_lab.evaluation import evaluate_model
+from kdas_lab.runtime import resolve_device
 
 
 def is_synthetic(root: str | Path) -> bool:
@@ -42,8 +46,8 @@ def course_data(cfg: Config) -> tuple[Path, bool]:
 
 def worst_with_polyp(dice: pd.Series, gts: Sequence[np.ndarray], k: int = 3) -> tuple[list, list]:
     """``(worst, empty)``: the ``k`` lowest-Dice images among those whose mask holds a polyp, and the
-    images with an empty mask (their Dice is 0 for any prediction with a single positive pixel, and
-    undefined otherwise, so they say nothing about how well polyps are outlined)."""
+    images with an empty mask (with no true positive possible, the toolbox scores their Dice 0 at every
+    threshold whatever the prediction, so they say nothing about how well polyps are outlined)."""
     if len(dice) != len(gts):
         raise ValueError(f"{len(dice)} scores for {len(gts)} masks")
     has_polyp = np.array([bool(np.asarray(g).any()) for g in gts])
@@ -59,3 +63,20 @@ def frame_with_polyp(seed: int = 2024, size: int = 96, tries: int = 100) -> tupl
         if mask.mean() >= 0.05:
             return image, mask, s
     raise RuntimeError(f"no frame with a polyp among seeds {seed}..{seed + tries - 1}")
+
+
+def comparison_table(models: dict, root: str | Path, size: int, device: str = "auto",
+                     iters: int = 5) -> pd.DataFrame:
+    """One row per model (``{name: model or kdas_lab.course.Source}``): meanDic on every test set
+    (``matlab`` protocol at ``size``), parameters, GMACs and batch-1 latency at ``size`` on ``device``."""
+    dev = resolve_device(device)
+    rows = {}
+    for name, m in models.items():
+        model = getattr(m, "model", m).to(dev).eval()
+        scores = evaluate_model(model, root, size=size, device=dev, progress=False)["meanDic"]
+        x = torch.randn(1, 3, size, size, device=dev)
+        rows[name] = {**{f"meanDic {d}": float(v) for d, v in scores.items()},
+                      "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+                      "GMACs": count_macs(model, x) / 1e9,
+                      f"latency_ms ({dev.type}, b1)": 1e3 * time_forward(model, x, 1, iters)}
+    return pd.DataFrame(rows).T.rename_axis(f"{size} px")

@@ -109,3 +109,18 @@ def test_worst_cases_skip_empty_masks_and_the_new_frame_has_a_polyp():
     assert worst == ["c", "d"] and empty == ["empty"]
     image, mask, seed = frame_with_polyp(2024, size=48)
     assert image.shape == (48, 48, 3) and mask.mean() >= 0.05 and seed >= 2024
+
+
+def test_comparison_table_has_every_test_set(data_dir, tmp_path, one_thread):
+    import shutil
+
+    from kdas_lab.course_tools import comparison_table
+
+    root = tmp_path / "two"
+    shutil.copytree(data_dir, root)
+    shutil.copytree(root / "TestDataset" / "Synthetic", root / "TestDataset" / "Second")
+    table = comparison_table({"a": create_model("polyp_pvt_b0"), "b": create_model("polyp_pvt_b0")}, root, size=64,
+                             device="cpu", iters=1)
+    assert list(table.index) == ["a", "b"]
+    assert {"meanDic Synthetic", "meanDic Second", "params_M", "GMACs"} <= set(table.columns)
+    assert table.loc["a", "params_M"] == pytest.approx(3.65074)
