@@ -64,6 +64,7 @@ class Config:
     epochs: int = 20
     teacher_epochs: int | None = None  # epochs of train-teacher; None = ``epochs``
     batch_size: int = 8
+    drop_last: bool = False  # drop an epoch's incomplete last batch (kdas-official breaks on a batch of 1)
     lr: float = 1e-4
     weight_decay: float = 1e-4
     lr_schedule: str = "cosine"  # "constant" | "cosine" | "poly"

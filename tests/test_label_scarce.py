@@ -99,3 +99,15 @@ def test_label_scarce_runs_train_on_what_they_may_see(data_root, tmp_path, one_t
     segs = pd.read_csv(tmp_path / "kdas" / "steps.csv")["loss_seg"]
     assert len(segs) == 4 and (segs == 0.0).any() and (segs > 0.0).any()  # unlabelled batches: KD only
     assert kd.history["val_meanDic"].notna().all() and no_kd.history["val_meanDic"].notna().all()
+
+
+@pytest.mark.parametrize("drop_last, batches", [(False, 3), (True, 2)])
+def test_drop_last_and_the_kdas_official_arm(data_root, drop_last, batches):
+    from kdas_lab.ablation.arms import get_arm
+    from kdas_lab.train.builders import build_loaders
+    from kdas_lab.train.distributed import DistInfo
+
+    cfg = _cfg(data_root, batch_size=3, drop_last=drop_last)  # 8 training stems
+    train_loader = build_loaders(cfg, DistInfo(), torch.device("cpu"))[0]
+    assert len(train_loader) == batches
+    assert get_arm("kdas_official").config(cfg, 0).drop_last is True  # its SGM breaks on a batch of 1

@@ -101,7 +101,7 @@ def official_sgm(p_s: torch.Tensor, p_t: torch.Tensor) -> torch.Tensor:
     if p_s.shape[0] == 1:
         raise ValueError(
             "kdas-official reproduces the published code, whose SGM calls squeeze() then transpose(1, 2): "
-            "it breaks at batch size 1 (e.g. the last batch of an epoch). Use method 'kdas', or drop_last=True")
+            "it breaks at batch size 1 (e.g. the last batch of an epoch). Use method 'kdas', or --set drop_last=true")
     if p_s.dim() != 4 or p_s.shape[1] != 1 or p_s.shape[-1] != p_s.shape[-2]:
         raise ValueError(f"kdas-official SGM expects square (B, 1, S, S) maps, got {tuple(p_s.shape)}")
     s, t = p_s.squeeze(), p_t.squeeze()  # (B, S, S)

@@ -57,7 +57,7 @@ def build_loaders(cfg: Config, info: DistInfo, device: torch.device, distilling:
     common = dict(num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
                   persistent_workers=False)
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                              generator=generator, drop_last=False, **common)
+                              generator=generator, drop_last=cfg.drop_last, **common)
     val_loader = None
     if val_stems:
         val_ds = PolypDataset(folder, cfg.image_size, augment=False, stems=val_stems, cache_dir=cache_dir)
