@@ -26,6 +26,9 @@ def test_term_scale_table_by_hand():
 
 
 def test_plot_term_scales_lines():
+    import matplotlib.pyplot as plt
+
     fig = plot_term_scales({"kdas": _steps()})
     mag, grad = fig.axes
+    plt.close(fig)
     assert len(mag.lines) == 3 and len(grad.lines) == 3
