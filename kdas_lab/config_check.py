@@ -36,6 +36,15 @@ class _Bad(Exception):
     pass
 
 
+_SCALARS = {  # type -> (accepts the value?, conversion); bool is never an int or a float here
+    bool: (lambda v: isinstance(v, bool), lambda v: v),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), lambda v: v),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), float),
+    str: (lambda v: isinstance(v, str), lambda v: v),
+    Path: (lambda v: isinstance(v, (str, Path)), Path),
+}
+
+
 def _coerce(value: Any, tp: Any) -> Any:
     """``value`` as type ``tp`` (see the module docstring), or :class:`_Bad`."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -50,25 +59,10 @@ def _coerce(value: Any, tp: Any) -> Any:
             except _Bad:
                 pass
         raise _Bad
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise _Bad
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise _Bad
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise _Bad
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise _Bad
-    if tp is Path:
-        if isinstance(value, (str, Path)):
-            return Path(value)
+    if tp in _SCALARS:
+        accepts, convert = _SCALARS[tp]
+        if accepts(value):
+            return convert(value)
         raise _Bad
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         if isinstance(value, (list, tuple)):
