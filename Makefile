@@ -5,9 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.kdas_installed
 
-.PHONY: setup demo test test-fast lab bench clean
+.PHONY: setup browser demo test test-fast lab bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
 
 # Re-installs only when the project's dependency list changes.
 $(STAMP): pyproject.toml
@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 
+# Debian's chromium for tests/test_browser.py (Playwright drives it; its own browser download is not used).
+browser:
+	@command -v chromium >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "note: no chromium (installing it needs root and apt-get): tests/test_browser.py will skip"; fi
+
 demo: setup
 	$(PY) -m kdas_lab demo --out runs/demo
 
@@ -27,7 +34,7 @@ test: setup
 	KDAS_FAST=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
 test-fast: setup
-	KDAS_FAST=1 $(PY) -m pytest -q -x tests -m "not slow and not realdata"
+	KDAS_FAST=1 $(PY) -m pytest -q -x tests -m "not slow and not realdata and not browser"
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import matplotlib
 
@@ -137,3 +138,29 @@ def test_results_explorer_and_summarise():
     assert t.loc["none", "std"] == 0.0 and t.loc["none", "n"] == 2
     with pytest.raises(KeyError, match="nope"):
         W.summarise(df, "arm", "nope")
+
+
+def test_attention_explorer_controls_wrap_with_full_labels():
+    # five sliders in one non-wrapping row left 14 px tracks at 1400 px; "head (-1=mean)" was cut off
+    def attention_fn(model, x):
+        return [(torch.full((1, 2, 4, 4), 0.25), (2, 2))] * 4
+
+    ex = W.attention_explorer({"teacher": torch.nn.Module()}, [torch.zeros(3, 32, 32)], [np.zeros((32, 32, 3))],
+                              attention_fn, render=False)
+    row = ex.widget.children[0]
+    assert row.layout.flex_flow == "row wrap" and list(row.children) == list(ex.controls.values())
+    assert {c.style.description_width for c in ex.controls.values()} == {"initial"}
+
+
+def test_notebook_setup_outside_the_repository(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from kdas_lab import notebook
+
+    monkeypatch.setitem(plt.rcParams, "figure.dpi", plt.rcParams["figure.dpi"])  # restored afterwards
+    monkeypatch.setenv("KDAS_FAST", "1")
+    monkeypatch.chdir(tmp_path)  # a copy of notebooks/ opened elsewhere: the editable checkout is still found
+    assert notebook.notebook_setup().profile == "fast" and Path.cwd() == (notebook.project_root() or tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(notebook, "project_root", lambda: None)  # an installed package: no checkout at all
+    assert notebook.notebook_setup().profile == "fast" and Path.cwd() == tmp_path

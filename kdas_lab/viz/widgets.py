@@ -66,9 +66,13 @@ class Explorer:
         display(self.widget)
 
 
+# A label as wide as its text ("head (-1=mean)" is cut off at the default fixed width).
+FULL_LABEL = {"description_width": "initial"}
+
+
 def _slider(n: int, description: str = "index") -> widgets.IntSlider:
     return widgets.IntSlider(value=0, min=0, max=max(n - 1, 0), description=description,
-                             continuous_update=False)
+                             continuous_update=False, style=FULL_LABEL)
 
 
 # ----------------------------------------------------------------------------- data browser
@@ -176,13 +180,14 @@ def attention_explorer(models: Mapping[str, torch.nn.Module], images: Sequence[t
 
     controls = {
         "index": _slider(len(images), "image"),
-        "stage": widgets.IntSlider(value=2, min=1, max=4, description="stage", continuous_update=False),
+        "stage": widgets.IntSlider(value=2, min=1, max=4, description="stage", continuous_update=False,
+                                   style=FULL_LABEL),
         "head": widgets.IntSlider(value=-1, min=-1, max=7, description="head (-1=mean)",
-                                  continuous_update=False),
+                                  continuous_update=False, style=FULL_LABEL),
         "query_y": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="query y",
-                                       continuous_update=False),
+                                       continuous_update=False, style=FULL_LABEL),
         "query_x": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="query x",
-                                       continuous_update=False),
+                                       continuous_update=False, style=FULL_LABEL),
     }
     return Explorer(controls, compute, draw, render)
 
