@@ -34,6 +34,7 @@ from kdas_lab.config_check import check_config
 
 PROFILES = ("fast", "laptop", "course", "paper")
 AUGMENT_MODES = ("random", "dihedral")
+SGM_HEADS = ("both", "p1")
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Config:
     method: str = "none"  # the training objective (kdas_lab.losses.LOSS_METHODS); distill sets it
     temperature: float = 2.0
     alpha: float = 0.3
+    sgm_heads: str = "both"  # heads the fixed kdas SGM compares: "both" (P1 and P2) | "p1" (as published)
     legacy_bce: bool = False
     log_term_grads_every: int = 0  # log each loss term's gradient norm every N steps (0 = off)
     labelled_fraction: float = 1.0  # share of training images whose masks the student may use
@@ -103,6 +105,7 @@ class Config:
             (self.warmup_epochs >= 0.0, "warmup_epochs must be >= 0"),
             (self.log_term_grads_every >= 0, "log_term_grads_every must be >= 0"),
             (self.amp_dtype in ("bfloat16", "float16"), "amp_dtype must be bfloat16 or float16"),
+            (self.sgm_heads in SGM_HEADS, f"sgm_heads must be one of {', '.join(SGM_HEADS)}"),
             (self.augment_mode in AUGMENT_MODES, "augment_mode must be random or dihedral"),
             (self.threads is None or self.threads >= 1, "threads must be >= 1 (or None)"),
             (self.teacher_epochs is None or self.teacher_epochs >= 1, "teacher_epochs must be >= 1 (or None)"),

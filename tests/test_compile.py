@@ -10,6 +10,8 @@ from kdas_lab.losses import create_loss
 from kdas_lab.models import create_model
 from kdas_lab.models.polyp_pvt import PolypOutput
 from kdas_lab.train import compiled
+from kdas_lab.train.builders import build_loaders
+from kdas_lab.train.distributed import DistInfo
 from kdas_lab.train.loop import Trainer
 
 
@@ -45,8 +47,9 @@ def two_steps(cfg, tmp_path, make_student):
     """Losses of two training steps (fixed batch, fixed RNG) and the first step's gradients."""
     torch.manual_seed(0)
     student = make_student()
+    cpu = torch.device("cpu")
     trainer = Trainer(cfg, out_dir=tmp_path, student=student, loss=create_loss("none", cfg),
-                      device=torch.device("cpu"), show_progress=False)
+                      device=cpu, loaders=build_loaders(cfg, DistInfo(), cpu), show_progress=False)
     batch = next(iter(trainer.train_loader))
     losses, grads = [], {}
     for i in range(2):

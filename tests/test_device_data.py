@@ -9,6 +9,8 @@ from kdas_lab.config import Config
 from kdas_lab.losses import create_loss
 from kdas_lab.models import create_model
 from kdas_lab.train import device_data as dd
+from kdas_lab.train.builders import build_loaders
+from kdas_lab.train.distributed import DistInfo
 from kdas_lab.train.loop import Trainer
 
 
@@ -25,10 +27,15 @@ def tiny_cfg(root, **kw):
     return Config.from_profile("fast", **{**base, **kw})
 
 
+def cpu_trainer(cfg, tmp_path):
+    cpu = torch.device("cpu")
+    return Trainer(cfg, out_dir=tmp_path, student=create_model("polyp_pvt_b0"), loss=create_loss("none", cfg),
+                   device=cpu, loaders=build_loaders(cfg, DistInfo(), cpu), show_progress=False)
+
+
 def recorded_batches(cfg, tmp_path, epochs=2):
     """Every (images, masks, stems, views) the trainer would train on, over ``epochs`` epochs."""
-    trainer = Trainer(cfg, out_dir=tmp_path, student=create_model("polyp_pvt_b0"), loss=create_loss("none", cfg),
-                      device=torch.device("cpu"), show_progress=False)
+    trainer = cpu_trainer(cfg, tmp_path)
     seen = []
     trainer.train_step = lambda images, masks, size, epoch, labelled=None, keys=None: seen.append(
         (images.clone(), masks.clone())) or {"total": 0.0}
@@ -51,15 +58,13 @@ def test_device_batches_equal_the_dataloader_batches(data_root, tmp_path, cache)
 
 def test_device_data_decision_and_log(data_root, tmp_path, capsys):
     cfg = tiny_cfg(data_root)
-    trainer = Trainer(cfg, out_dir=tmp_path, student=create_model("polyp_pvt_b0"), loss=create_loss("none", cfg),
-                      device=torch.device("cpu"), show_progress=False)
+    trainer = cpu_trainer(cfg, tmp_path)
     assert trainer.device_data is None and "device_data" not in capsys.readouterr().out  # CPU default: silent
     ds = trainer.train_loader.dataset
     assert dd.decide(cfg.replace(device_data=True), ds, torch.device("cpu"))[0] is True
     assert dd.decide(cfg.replace(device_data=False), ds, torch.device("cpu")) == (False, "device_data=false")
     random_cfg = tiny_cfg(data_root, device_data=True, augment_mode="random")
-    t2 = Trainer(random_cfg, out_dir=tmp_path, student=create_model("polyp_pvt_b0"),
-                 loss=create_loss("none", random_cfg), device=torch.device("cpu"), show_progress=False)
+    t2 = cpu_trainer(random_cfg, tmp_path)
     assert t2.device_data is None and "device_data: off (augment_mode='random'" in capsys.readouterr().out
     assert dd.estimate_bytes(ds) == len(ds) * 64 * 64 * (3 + 4)  # no cache: float32 masks
 

@@ -110,3 +110,12 @@ def test_every_method_on_real_models(cfg, one_thread):
     assert all(p.grad is None for p in teacher.parameters())
     fit = create_loss("fitnet", cfg, student=student, teacher=teacher)
     assert (fit.adapter.in_channels, fit.adapter.out_channels) == (160, 320)
+
+
+def test_sgm_heads_is_a_checked_config_field_read_by_kdas_only():
+    assert create_loss("kdas", Config.from_profile("fast")).sgm_heads == "both"
+    assert create_loss("kdas", Config.from_profile("fast", sgm_heads="p1")).sgm_heads == "p1"
+    official = create_loss("kdas-official", Config.from_profile("fast", sgm_heads="p1"))
+    assert official.sgm_heads == "both"  # unused: the published arithmetic is P1 only by itself
+    with pytest.raises(ValueError, match="sgm_heads must be one of both, p1"):
+        Config(sgm_heads="p2")

@@ -220,3 +220,17 @@ def test_official_batch1_raises_clearly(fresh_official_warning):
         loss(make_output(s1, s2), make_output(s1, s2), mask)
     with pytest.raises(ValueError, match="batch size 1"):
         official_sgm(s1, s1)
+
+
+def test_sgm_heads_p1_keeps_the_sgm_on_p1_only_as_published():
+    (s1, s2), mask = rand_maps(6)
+    (t1, t2), _ = rand_maps(7)
+    both = KDASLoss("kdas")(make_output(s1, s2), make_output(t1, t2), mask).components
+    p1 = KDASLoss("kdas", sgm_heads="p1")(make_output(s1, s2), make_output(t1, t2), mask).components
+    assert torch.allclose(p1["sgm"], sgm_loss(s1, t1))
+    assert torch.allclose(both["sgm"], sgm_loss(s1, t1) + sgm_loss(s2, t2))
+    assert torch.allclose(p1["at"], both["at"])  # the attention term still reads both heads
+    with pytest.raises(ValueError, match="sgm_heads"):
+        KDASLoss("kdas", sgm_heads="p2")
+    with pytest.raises(ValueError, match="always P1"):
+        KDASLoss("kdas-official", sgm_heads="p1")

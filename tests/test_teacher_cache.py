@@ -11,6 +11,8 @@ from kdas_lab.data.views import N_VIEWS, apply_view, apply_views, draw_views
 from kdas_lab.losses import create_loss
 from kdas_lab.models import create_model
 from kdas_lab.train import teacher_cache as tc
+from kdas_lab.train.builders import build_loaders, is_distilling
+from kdas_lab.train.distributed import DistInfo
 from kdas_lab.train.loop import Trainer
 
 
@@ -34,7 +36,9 @@ def make_trainer(cfg, tmp_path, teacher_seed=1, method="kdas"):
     torch.manual_seed(teacher_seed)
     teacher = create_model("polyp_pvt_b0").eval().requires_grad_(False)
     loss = create_loss(method, cfg)
-    return Trainer(cfg, out_dir=tmp_path, student=student, loss=loss, device=torch.device("cpu"),
+    cpu = torch.device("cpu")
+    loaders = build_loaders(cfg, DistInfo(), cpu, distilling=is_distilling(teacher, loss))
+    return Trainer(cfg, out_dir=tmp_path, student=student, loss=loss, device=cpu, loaders=loaders,
                    teacher=teacher, method=method, show_progress=False)
 
 

@@ -153,3 +153,13 @@ def test_cli_train_distill_predict(data_root, tmp_path, capsys):
     assert main(["predict", "--checkpoint", str(tmp_path / "s" / "best.pt"), str(tmp_path / "nope.png"),
                  "--out", str(tmp_path / "pred")]) == 2
     assert "nope.png" in capsys.readouterr().err
+
+
+def test_paper_profile_without_pretrained_backbone_warns(data_root, tmp_path):
+    from kdas_lab.train import PaperRecipeWarning
+
+    cfg = Config.from_profile("paper", data_dir=Path(data_root), device="cpu", epochs=1, batch_size=2,
+                              max_steps_per_epoch=1, val_fraction=0.0, num_workers=0, image_size=64,
+                              multiscale=(1.0,), student="polyp_pvt_b0")
+    with pytest.warns(PaperRecipeWarning, match="random weights"):
+        train_model(cfg, out_dir=tmp_path, show_progress=False)

@@ -51,6 +51,8 @@ def test_cuda_compiled_and_eager_losses_agree_and_device_data_is_on(data_root, t
 
     from kdas_lab.losses import create_loss
     from kdas_lab.models import create_model
+    from kdas_lab.train.builders import build_loaders
+    from kdas_lab.train.distributed import DistInfo
     from kdas_lab.train.loop import Trainer
 
     def two_losses(compiled):
@@ -58,8 +60,10 @@ def test_cuda_compiled_and_eager_losses_agree_and_device_data_is_on(data_root, t
                                   val_fraction=0.0, multiscale=(1.0,), student="polyp_pvt_b0", augment=False,
                                   compile=compiled)
         torch.manual_seed(0)
+        cuda = torch.device("cuda")
         trainer = Trainer(cfg, out_dir=tmp_path / str(compiled), student=create_model("polyp_pvt_b0"),
-                          loss=create_loss("none", cfg), device=torch.device("cuda"), show_progress=False)
+                          loss=create_loss("none", cfg), device=cuda, loaders=build_loaders(cfg, DistInfo(), cuda),
+                          show_progress=False)
         assert trainer.device_data is not None  # the CUDA default, data this small always fits
         batch = trainer.device_data.batch([0, 1])
         losses = []

@@ -2,8 +2,9 @@
 
 Variants (each measured in its own subprocess, so peak memory is that variant's alone):
 
-- ``kdas_lab_distill``: teacher frozen under ``torch.no_grad`` (bf16 autocast on CUDA), our fixed
-  ``kdas`` loss, fused AdamW, ``zero_grad(set_to_none=True)``, value clipping.
+- ``kdas_lab_distill``: the project's own :meth:`~kdas_lab.train.loop.Trainer.train_step` (non-finite
+  checks and step logging included): teacher frozen under ``torch.no_grad`` (bf16 autocast on CUDA), the
+  fixed ``kdas`` loss, fused AdamW, ``zero_grad(set_to_none=True)``, value clipping.
 - ``published_distill``: the published loop: teacher in ``eval()`` but with autograd and trainable
   parameters, fp32, the published KDAS arithmetic (``kdas-official`` terms) *without* detaching the
   teacher, so ``backward`` runs through the teacher graph and accumulates teacher gradients that are
@@ -15,7 +16,7 @@ Variants (each measured in its own subprocess, so peak memory is that variant's 
 - ``kdas_lab_distill_cached``: ``kdas_lab_distill`` with the teacher's P1/P2 read from a teacher-output
   cache (:class:`kdas_lab.train.teacher_cache.TeacherCache`, float16, filled once before timing) instead
   of a teacher forward: ``distill_step_speedup_cached`` compares it with ``published_distill``.
-- ``teacher_train`` / ``student_train``: one training step with the segmentation loss (our settings).
+- ``teacher_train`` / ``student_train``: one ``Trainer.train_step`` with the segmentation loss.
 - ``teacher_infer`` / ``student_infer``: inference latency, batch 1, ``infer_size`` (352).
 - ``teacher_train_compiled`` / ``student_train_compiled`` (CUDA default only): the training steps with
   ``torch.compile`` of the network; warm-up (compilation) is reported apart (``warmup_s``).
@@ -38,17 +39,22 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
 
 from kdas_lab.bench import throughput
-from kdas_lab.losses import KDASLoss, LossOutput, SegOnlyLoss, detach_tree, seg_both_heads
+from kdas_lab.config import Config
+from kdas_lab.losses import KDASLoss, LossOutput, create_loss, detach_tree, seg_both_heads
 from kdas_lab.models import create_model
 from kdas_lab.runtime import machine_info, resolve_device
-from kdas_lab.train.loop import float32_outputs
+from kdas_lab.train.builders import Loaders, load_teacher
+from kdas_lab.train.loop import Trainer
 from kdas_lab.train.teacher_cache import TeacherCache
 
 VARIANTS = ("kdas_lab_distill", "published_distill", "published_distill_finite", "kdas_lab_distill_cached",
@@ -120,9 +126,7 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
-    published = variant.startswith("published_distill")
-    if published:
-        fmt, autocast = torch.contiguous_format, contextlib.nullcontext  # fp32, as released
+    published = variant.startswith("published_distill")  # fp32, contiguous, as released
 
     if variant.endswith("_infer"):
         model = create_model(teacher_name if variant.startswith("teacher") else student_name)
@@ -135,48 +139,51 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
         return infer, 1, {"student": model}
 
     images, masks = synthetic_batch(batch, size, device)
-    images = images.contiguous(memory_format=fmt)
-    name = teacher_name if variant == "teacher_train" else student_name
-    student = create_model(name).to(device).train().to(memory_format=fmt)
-    forward = torch.compile(student, dynamic=False) if compiled else student
-    teacher = None
-    if "_distill" in variant:
-        teacher = create_model(teacher_name).to(device).eval().to(memory_format=fmt)
-        teacher.requires_grad_(published)  # published: trainable, never stepped
-    cache, stems = None, [str(i) for i in range(batch)]
-    if variant == "kdas_lab_distill_cached":  # the teacher runs once, before timing; steps read the cache
-        with torch.no_grad(), autocast():
-            t_out = teacher(images)
-        maps = torch.cat([t_out.p1.float(), t_out.p2.float()], dim=1).half()  # (B, 2, S, S)
-        cache = TeacherCache({size: maps.cpu().numpy()[:, None]}, stems, [], 1)  # (B, 1 view, 2, S, S)
-    if published:
-        loss = PublishedKDASStep(finite=variant.endswith("_finite"))
-        optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4, weight_decay=1e-4)
-    else:
-        loss = KDASLoss(mode="kdas") if teacher is not None else SegOnlyLoss()
-        optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4, weight_decay=1e-4,
-                                      fused=device.type in ("cuda", "cpu"))
+    if not published:
+        return _trainer_step(variant, images, masks, size, device, channels_last, amp, compiled,
+                             teacher_name, student_name)
+    student = create_model(student_name).to(device).train()
+    teacher = create_model(teacher_name).to(device).eval().requires_grad_(True)  # trainable, never stepped
+    loss = PublishedKDASStep(finite=variant.endswith("_finite"))
+    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4, weight_decay=1e-4)
     params = list(student.parameters())
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        with autocast():
-            out_s = forward(images)
-            if teacher is None:
-                out_t = None
-            elif cache is not None:
-                out_t = cache.lookup(stems, None, size, device)  # p1, p2 (B, 1, S, S) float32
-            elif published:
-                out_t = teacher(images)  # graph kept: the loss backprops into it
-            else:
-                with torch.no_grad():
-                    out_t = teacher(images)
-        if amp and not published:
-            out_s, out_t = float32_outputs(out_s), float32_outputs(out_t)
+        out_s, out_t = student(images), teacher(images)  # teacher graph kept: the loss backprops into it
         loss(out_s, out_t, masks).total.backward()
         torch.nn.utils.clip_grad_value_(params, 0.5)
         optimizer.step()
     return step, batch, {"student": student, "teacher": teacher}
+
+
+def _trainer_step(variant: str, images, masks, size: int, device: torch.device, channels_last: bool, amp: bool,
+                  compiled: bool, teacher_name: str, student_name: str):
+    """The project's own :meth:`Trainer.train_step` (KDAS or the segmentation loss alone) on one batch."""
+    distill = "_distill" in variant
+    cfg = Config(device=str(device), image_size=size, multiscale=(1.0,), batch_size=images.shape[0], lr=1e-4,
+                 weight_decay=1e-4, lr_schedule="constant", clip_mode="value", clip_value=0.5, amp=amp,
+                 channels_last=channels_last, compile=compiled, device_data=False, augment=False,
+                 val_fraction=0.0, method="kdas" if distill else "none")
+    student = create_model(teacher_name if variant == "teacher_train" else student_name)
+    teacher = load_teacher(create_model(teacher_name), device, channels_last) if distill else None
+    data = TensorDataset(images.cpu(), masks.cpu())  # the trainer reads only its length here
+    loaders = Loaders(DataLoader(data, batch_size=images.shape[0]), None, torch.Generator(), None, [])
+    trainer = Trainer(cfg, out_dir=Path(tempfile.gettempdir()) / "kdas_bench_unused", student=student,
+                      loss=create_loss(cfg.method, cfg), device=device, loaders=loaders, teacher=teacher,
+                      method=cfg.method, show_progress=False)
+    keys = None
+    if variant == "kdas_lab_distill_cached":  # the teacher runs once, before timing; steps read the cache
+        with torch.no_grad(), trainer._autocast():
+            t_out = teacher(images.contiguous(memory_format=trainer.memory_format))
+        maps = torch.cat([t_out.p1.float(), t_out.p2.float()], dim=1).half()  # (B, 2, S, S)
+        stems = [str(i) for i in range(images.shape[0])]
+        trainer.teacher_cache = TeacherCache({size: maps.cpu().numpy()[:, None]}, stems, [], 1)  # (B, 1, 2, S, S)
+        keys = (stems, None)
+
+    def step():
+        trainer.train_step(images, masks, size, epoch=1, keys=keys)
+    return step, images.shape[0], {"student": trainer.model, "teacher": teacher}
 
 
 def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu", steps: int = 3,

@@ -18,7 +18,8 @@ fitnet         ``fitnet_stage`` [2], ``fitnet_channels`` [inferred: (C_student, 
 =============  ==========================================================================
 
 All distillation methods use ``cfg.alpha`` and (kdas, kd, dist) ``cfg.temperature``; all but
-``kdas-official`` use ``cfg.legacy_bce`` for the segmentation part.
+``kdas-official`` use ``cfg.legacy_bce`` for the segmentation part; ``kdas`` reads ``cfg.sgm_heads``
+(``"both"``, or ``"p1"`` as published; ``kdas-official`` is always P1).
 """
 from kdas_lab.losses.at import ATLoss
 from kdas_lab.losses.base import DistillationLoss, LossOutput, SegOnlyLoss, detach_tree, seg_both_heads

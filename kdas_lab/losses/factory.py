@@ -68,7 +68,8 @@ def create_loss(method: str, cfg: Any, student: nn.Module | None = None, teacher
         return KDASLoss(mode=method, temperature=temperature, alpha=common["alpha"],
                         legacy_bce=True if method == "kdas-official" else common["legacy_bce"],
                         at_weight=float(extra.get("at_weight", 1.0)), sgm_weight=float(extra.get("sgm_weight", 1.0)),
-                        sgm_space=str(extra.get("sgm_space", "logits")))
+                        sgm_space=str(extra.get("sgm_space", "logits")),
+                        sgm_heads=cfg.sgm_heads if method == "kdas" else "both")
     if method == "kd":
         return KDLoss(temperature=temperature, **common)
     if method == "dist":

@@ -10,7 +10,9 @@ Two modes (KDAS: Trinh et al., ICME 2024, arXiv:2312.08555, and its published co
     with ``A(P) = softmax(P P^T / sqrt(S), dim=-1) @ P`` (row attention, same for both networks,
     computed per sample over the S rows of the S x S logit map; see ``row_attention.py``), forward KL
     with the teacher as target, per-row "batchmean" normalisation, teacher detached (constants),
-    true per-pixel weighted BCE unless ``legacy_bce=True``. Works at batch size 1.
+    true per-pixel weighted BCE unless ``legacy_bce=True``. Works at batch size 1. ``sgm_heads="p1"``
+    (``Config.sgm_heads``) keeps L_SGM on P1 only, as the published code does; the default "both"
+    applies it to both heads, as the paper's symmetric guidance of both predictions reads.
 
 ``"kdas-official"`` (the published code's arithmetic, kept to study it):
     kd_h  = KLDivLoss(reduction="mean")(softmax(P_s,h) / T, SDPA(P_t,h, P_t,h, P_t,h) / T)
@@ -51,6 +53,7 @@ from .row_attention import (
 
 KDAS_MODES = ("kdas", "kdas-official")
 SGM_SPACES = ("logits", "prob")
+SGM_HEADS = ("both", "p1")  # "p1": the SGM on P1 only, as the published code (still batch-safe)
 _official_warned = False
 
 
@@ -81,12 +84,15 @@ class KDASLoss(DistillationLoss):
 
     def __init__(self, mode: str = "kdas", temperature: float = 2.0, alpha: float = 0.3,
                  legacy_bce: bool | None = None, at_weight: float = 1.0, sgm_weight: float = 1.0,
-                 sgm_space: str = "logits"):
+                 sgm_space: str = "logits", sgm_heads: str = "both"):
         if mode not in KDAS_MODES:
             raise ValueError(f"KDASLoss: unknown mode {mode!r}; valid modes: {', '.join(KDAS_MODES)}")
         if sgm_space not in SGM_SPACES or (sgm_space != "logits" and mode != "kdas"):
             raise ValueError(f"KDASLoss: sgm_space must be one of {', '.join(SGM_SPACES)} "
                              f"('prob' only with mode 'kdas'), got {sgm_space!r}")
+        if sgm_heads not in SGM_HEADS or (sgm_heads != "both" and mode != "kdas"):
+            raise ValueError(f"KDASLoss: sgm_heads must be one of {', '.join(SGM_HEADS)} "
+                             f"('p1' only with mode 'kdas'; kdas-official is always P1), got {sgm_heads!r}")
         if temperature <= 0:
             raise ValueError(f"KDASLoss: temperature must be > 0, got {temperature}")
         official = mode == "kdas-official"
@@ -97,6 +103,7 @@ class KDASLoss(DistillationLoss):
         self.at_weight = float(at_weight)
         self.sgm_weight = float(sgm_weight)
         self.sgm_space = sgm_space
+        self.sgm_heads = sgm_heads
         if official:
             _warn_official_once()
 
@@ -119,6 +126,8 @@ class KDASLoss(DistillationLoss):
             if p_s.shape != p_t.shape:
                 raise ValueError(f"KDAS: student {head} {tuple(p_s.shape)} != teacher {head} {tuple(p_t.shape)}")
             at = at + row_kl(row_attention(p_s), row_attention(p_t), t) * t**2
+            if self.sgm_heads == "p1" and head == "p2":
+                continue
             if self.sgm_space == "prob":
                 p_s, p_t = torch.sigmoid(p_s), torch.sigmoid(p_t)  # (B, 1, S, S) in [0, 1]
             sgm = sgm + sgm_loss(p_s, p_t)
@@ -135,4 +144,4 @@ class KDASLoss(DistillationLoss):
     def extra_repr(self) -> str:
         return (f"mode={self.mode!r}, temperature={self.temperature}, alpha={self.alpha}, "
                 f"legacy_bce={self.legacy_bce}, at_weight={self.at_weight}, sgm_weight={self.sgm_weight}, "
-                f"sgm_space={self.sgm_space!r}")
+                f"sgm_space={self.sgm_space!r}, sgm_heads={self.sgm_heads!r}")

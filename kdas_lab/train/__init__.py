@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from kdas_lab.config import Config
@@ -15,12 +17,17 @@ from kdas_lab.losses import create_loss
 from kdas_lab.models import create_model
 from kdas_lab.runtime import resolve_device, seed_everything
 from kdas_lab.train import run_guard
-from kdas_lab.train.builders import load_teacher
+from kdas_lab.train.builders import build_loaders, is_distilling, load_teacher
 from kdas_lab.train.distributed import DistInfo, cleanup, init_distributed
 from kdas_lab.train.loop import Trainer, TrainResult
 from kdas_lab.train.numerics import NonFiniteError
 
-__all__ = ["train_model", "train_teacher", "distill", "Trainer", "TrainResult", "NonFiniteError", "DistInfo"]
+__all__ = ["train_model", "train_teacher", "distill", "Trainer", "TrainResult", "NonFiniteError", "DistInfo",
+           "PaperRecipeWarning"]
+
+
+class PaperRecipeWarning(UserWarning):
+    """The ``paper`` profile trains a network the published recipe would not (random backbone)."""
 
 
 def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None, student_name: str | None = None,
@@ -50,6 +57,11 @@ def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None
                               allow_change=allow_change, is_main=info.is_main)
         seed_everything(cfg.seed + info.rank)
         if student is None:
+            if cfg.profile == "paper" and cfg.pretrained_backbone is None and info.is_main:
+                warnings.warn("profile 'paper' without pretrained_backbone: the backbone starts from random "
+                              "weights, the published runs start from ImageNet PVTv2 (--set pretrained_backbone="
+                              "imagenet or a pvt_v2_bX.pth path); expect far lower scores than the paper's",
+                              PaperRecipeWarning, stacklevel=2)
             student = create_model(student_name or cfg.student, pretrained_backbone=cfg.pretrained_backbone)
         student = student.to(device)
         teacher_model = load_teacher(teacher, device, channels_last=cfg.channels_last)
@@ -58,8 +70,9 @@ def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None
             loss = create_loss(method, cfg, student=student, teacher=teacher_model)
         if getattr(loss, "needs_teacher", False) and teacher_model is None:
             raise ValueError(f"method {method!r} distils from a teacher: pass --teacher CKPT")
-        trainer = Trainer(cfg, out_dir=out_dir, student=student, loss=loss, device=device, teacher=teacher_model,
-                          info=info, method=method, show_progress=show_progress)
+        loaders = build_loaders(cfg, info, device, distilling=is_distilling(teacher_model, loss))
+        trainer = Trainer(cfg, out_dir=out_dir, student=student, loss=loss, device=device, loaders=loaders,
+                          teacher=teacher_model, info=info, method=method, show_progress=show_progress)
         return trainer.fit(resume=resume, stop_after=stop_after)
     finally:
         cleanup(info)

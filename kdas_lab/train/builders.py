@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
@@ -25,11 +26,26 @@ def train_folder(cfg: Config) -> Path:
     return folder
 
 
-def build_loaders(cfg: Config, info: DistInfo, device: torch.device, distilling: bool = False):
+class Loaders(NamedTuple):
+    """What the trainer reads its batches from (built by the caller: :func:`build_loaders`, or any
+    iterables of ``{"image", "mask", "stem"}`` batches whose ``train.dataset`` is the training set)."""
+
+    train: DataLoader
+    val: DataLoader | None
+    generator: torch.Generator  # the train loader's shuffling generator (also draws dihedral views)
+    sampler: object | None  # DistributedSampler under DDP, RandomSampler for label-scarce runs, else None
+    labelled: list[str]  # the stems whose masks the segmentation loss may read
+
+
+def is_distilling(teacher: torch.nn.Module | None, loss: torch.nn.Module) -> bool:
+    """True when a teacher is given and the loss reads it (a teacher no loss term reads is not run)."""
+    return teacher is not None and getattr(loss, "needs_teacher", True)
+
+
+def build_loaders(cfg: Config, info: DistInfo, device: torch.device, distilling: bool = False) -> Loaders:
     """Train loader (shuffled, seeded generator, DistributedSampler under DDP) and validation loader.
 
-    Returns ``(train_loader, val_loader_or_None, generator, sampler_or_None, labelled_stems)``. The
-    validation split is ``train_val_split`` of TrainDataset: test sets are never used for model
+    The validation split is ``train_val_split`` of TrainDataset: test sets are never used for model
     selection. With ``cfg.labelled_fraction < 1`` only ``labelled_stems`` (a seeded subset of the
     training stems) may give masks: a distilling run still sees every training image (the trainer
     masks the segmentation loss), a teacher-free run sees the labelled images only, drawn with
@@ -62,7 +78,7 @@ def build_loaders(cfg: Config, info: DistInfo, device: torch.device, distilling:
     if val_stems:
         val_ds = PolypDataset(folder, cfg.image_size, augment=False, stems=val_stems, cache_dir=cache_dir)
         val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False, **common)
-    return train_loader, val_loader, generator, sampler, labelled
+    return Loaders(train_loader, val_loader, generator, sampler, labelled)
 
 
 def load_teacher(teacher, device: torch.device, channels_last: bool = False) -> torch.nn.Module | None:

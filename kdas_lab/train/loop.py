@@ -59,8 +59,11 @@ def float32_outputs(obj):
 
 
 class Trainer:
+    """Trains ``student`` on the batches of ``loaders`` (built by the caller, usually
+    :func:`~kdas_lab.train.builders.build_loaders`) with ``loss``, optionally from a frozen ``teacher``."""
+
     def __init__(self, cfg: Config, *, out_dir, student: torch.nn.Module, loss: torch.nn.Module,
-                 device: torch.device, teacher: torch.nn.Module | None = None,
+                 device: torch.device, loaders: builders.Loaders, teacher: torch.nn.Module | None = None,
                  info: DistInfo = DistInfo(), method: str = "none", show_progress: bool = True):
         self.cfg, self.out_dir, self.device, self.info, self.method = cfg, Path(out_dir), device, info, method
         self.model, self.teacher, self.loss = student.to(device), teacher, loss.to(device)
@@ -79,9 +82,8 @@ class Trainer:
         self.amp_dtype = amp_dtype(cfg, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.sizes = cfg.train_sizes()
-        self.distilling = teacher is not None and getattr(loss, "needs_teacher", True)
-        (self.train_loader, self.val_loader, self.generator, self.sampler,
-         labelled) = builders.build_loaders(cfg, info, device, distilling=self.distilling)
+        self.distilling = builders.is_distilling(teacher, loss)
+        self.train_loader, self.val_loader, self.generator, self.sampler, labelled = loaders
         # label-scarce distillation: the stems whose masks the segmentation loss may read
         self.labelled = set(labelled) if self.distilling and cfg.labelled_fraction < 1.0 else None
         self.steps_per_epoch = len(self.train_loader)
