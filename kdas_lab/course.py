@@ -10,7 +10,9 @@
    from-scratch CPU teacher of ``docs/results.md``);
 3. a teacher **trained** now, after a loud notice with an up-front time estimate, with a progress bar.
 
-:func:`get_student` does the same for a student distilled with ``method`` (``"none"``: no teacher).
+:func:`get_student` does the same for a student distilled with ``method`` (``"none"``: no teacher); in the
+``laptop`` profile the cached students include the laptop study's seed-0 students (``runs/laptop/study``)
+when their teacher is the one in use.
 An existing checkpoint is never overwritten unless ``retrain=True``. Every checkpoint trained here
 records its provenance (profile, data folder and content key, seed, the teacher checkpoint's sha256)
 in the checkpoint itself; :func:`describe_checkpoint` prints it.
@@ -38,6 +40,8 @@ from kdas_lab.runtime import resolve_device
 TEACHER_ENV = "KDAS_TEACHER"
 PUBLISHED_DEFAULT = Path("checkpoints/PolypPVT.pth")  # relative to the project root (notebook_setup's cwd)
 STUDY_TEACHER = Path("runs/laptop/teacher/best.pt")  # the converged laptop teacher (read only)
+STUDY_RUNS = Path("runs/laptop/study/runs")  # the laptop study's students, <arm>/seed0 (read only)
+STUDY_ARMS = {"none": "no_kd", "kdas": "kdas", "kdas-official": "kdas_official", "kd": "kd"}
 
 
 class Source(NamedTuple):
@@ -68,6 +72,24 @@ def teacher_candidates(cfg: Config) -> list[Path]:
     if cfg.profile == "laptop":
         found.append(STUDY_TEACHER)
     return found
+
+
+def student_candidates(cfg: Config, method: str, teacher=None) -> list[Path]:
+    """The cached student checkpoints for ``method``, in the order they are tried: the course's own,
+    then (``laptop`` profile) the laptop study's seed-0 student of that method, when the student's teacher
+    (``teacher``, else the one :func:`get_teacher` would use) is the study's teacher."""
+    found = [course_dir(cfg) / f"student_{method}" / "best.pt"]
+    if cfg.profile != "laptop" or method not in STUDY_ARMS:
+        return found
+    if method != "none":
+        if teacher is not None:
+            same = Path(teacher.checkpoint if isinstance(teacher, Source) else teacher) == STUDY_TEACHER
+        else:
+            cached = [p for p in teacher_candidates(cfg) if p.is_file()]
+            same = published_teacher(cfg) is None and cached[:1] == [STUDY_TEACHER]
+        if not same:
+            return found
+    return found + [STUDY_RUNS / STUDY_ARMS[method] / "seed0" / "best.pt"]
 
 
 def data_key(root: str | os.PathLike) -> str:
@@ -190,9 +212,10 @@ def get_student(cfg: Config, method: str, teacher: Source | str | os.PathLike | 
     from kdas_lab.train import train_model  # noqa: PLC0415 (as in get_teacher)
 
     out_dir = course_dir(cfg) / f"student_{method}"
-    best = out_dir / "best.pt"
-    if best.is_file() and not retrain:
-        return Source(load_model(best), best, "cached")
+    if not retrain:
+        for path in student_candidates(cfg, method, teacher):
+            if path.is_file():
+                return Source(load_model(path), path, "cached")
     teacher_ckpt = None
     if method != "none":  # only now is a teacher needed: the course's own unless one is given
         teacher = get_teacher(cfg, progress=progress) if teacher is None else teacher

@@ -66,6 +66,23 @@ def test_laptop_profile_finds_the_study_teacher(cfg, tmp_path):
     assert course.describe_checkpoint(got.checkpoint)["provenance"].startswith("not recorded")
 
 
+def test_laptop_profile_reuses_the_study_students_only_with_the_study_teacher(cfg, tmp_path):
+    laptop = Config.from_profile("laptop", data_dir=cfg.data_dir, teacher="polyp_pvt_b0")
+    study_kdas = course.STUDY_RUNS / "kdas" / "seed0" / "best.pt"
+    study_nokd = course.STUDY_RUNS / "no_kd" / "seed0" / "best.pt"
+    assert study_kdas not in course.student_candidates(laptop, "kdas")  # no study teacher: not its students
+    save_checkpoint(course.STUDY_TEACHER, create_model("polyp_pvt_b0"), config={"profile": "laptop"})
+    for path in (study_kdas, study_nokd):
+        save_checkpoint(path, create_model("polyp_pvt_b0"), config={"profile": "laptop"})
+    got = course.get_student(laptop, "kdas", progress=False)
+    assert got.origin == "cached" and got.checkpoint == study_kdas
+    assert course.get_student(laptop, "none", progress=False).checkpoint == study_nokd
+    other = tmp_path / "other_teacher.pt"
+    assert study_kdas not in course.student_candidates(laptop, "kdas", teacher=other)
+    assert study_nokd in course.student_candidates(laptop, "none", teacher=other)  # no teacher involved
+    assert study_kdas not in course.student_candidates(cfg, "kdas")  # other profiles: the course's own only
+
+
 def test_students_record_their_teacher_and_are_not_overwritten(cfg, capsys):
     teacher = course.get_teacher(cfg, progress=False)
     kd = course.get_student(cfg, "kdas", teacher, progress=False)
