@@ -114,6 +114,18 @@ def test_course_data_never_builds_synthetic_frames_in_the_real_data_folder(tmp_p
     assert "SYNTHETIC" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("manifest,expected", [(None, False), ({"kind": "synthetic"}, True),
+                                                ({"kind": "pranet"}, False)])
+def test_real_data_installed_with_a_manifest_is_not_called_synthetic(tmp_path, manifest, expected):
+    import json
+
+    from kdas_lab.course_tools import is_synthetic
+
+    if manifest is not None:
+        (tmp_path / "kdas_data.json").write_text(json.dumps(manifest))
+    assert is_synthetic(tmp_path) is expected
+
+
 def test_worst_cases_skip_empty_masks_and_the_new_frame_has_a_polyp():
     import numpy as np
     import pandas as pd
