@@ -124,11 +124,9 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
     compiled = variant.endswith("_compiled")
     variant = variant.removesuffix("_compiled")
     torch.manual_seed(0)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
-    published = variant.startswith("published_distill")  # fp32, contiguous, as released
-
     if variant.endswith("_infer"):
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
         model = create_model(teacher_name if variant.startswith("teacher") else student_name)
         model = model.to(device).eval().to(memory_format=fmt)
         x = torch.randn(1, 3, size, size, device=device).contiguous(memory_format=fmt)
@@ -139,9 +137,10 @@ def _build_step(variant: str, size: int, batch: int, device: torch.device, chann
         return infer, 1, {"student": model}
 
     images, masks = synthetic_batch(batch, size, device)
-    if not published:
+    if not variant.startswith("published_distill"):
         return _trainer_step(variant, images, masks, size, device, channels_last, amp, compiled,
                              teacher_name, student_name)
+    # the published loop: fp32, contiguous, the teacher trainable (never stepped) and left in the graph
     student = create_model(student_name).to(device).train()
     teacher = create_model(teacher_name).to(device).eval().requires_grad_(True)  # trainable, never stepped
     loss = PublishedKDASStep(finite=variant.endswith("_finite"))
