@@ -33,6 +33,7 @@ import torch
 from kdas_lab import __version__
 from kdas_lab.config import Config
 from kdas_lab.data.archive import sha256_file
+from kdas_lab.data.integrity import is_synthetic
 from kdas_lab.data.layout import data_root, list_stems, train_folder
 from kdas_lab.models import create_model, load_model, read_checkpoint
 from kdas_lab.runtime import resolve_device
@@ -108,7 +109,7 @@ def provenance(cfg: Config, root: str | os.PathLike, *, role: str, method: str,
     teacher_checkpoint = None if teacher_checkpoint is None else Path(teacher_checkpoint)
     return {
         "role": role, "method": method, "profile": cfg.profile, "data_dir": str(root),
-        "data_key": data_key(root), "synthetic": (Path(root) / "kdas_data.json").is_file(), "seed": cfg.seed,
+        "data_key": data_key(root), "synthetic": is_synthetic(root), "seed": cfg.seed,
         "image_size": cfg.image_size, "epochs": (cfg.teacher_epochs or cfg.epochs) if role == "teacher" else cfg.epochs,
         "teacher_checkpoint": None if teacher_checkpoint is None else str(teacher_checkpoint),
         "teacher_sha256": None if teacher_checkpoint is None else sha256_file(teacher_checkpoint),

@@ -2,7 +2,6 @@
 a new frame that holds a polyp."""
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,23 +11,11 @@ import torch
 
 from kdas_lab.bench.efficiency import count_macs, time_forward
 from kdas_lab.config import Config
-from kdas_lab.data.io import DataError
+from kdas_lab.data.integrity import is_synthetic
 from kdas_lab.data.layout import has_train_images
 from kdas_lab.data.synthetic import ensure_synthetic, render_frame
 from kdas_lab.evaluation import evaluate_model
 from kdas_lab.runtime import resolve_device
-
-
-def is_synthetic(root: str | Path) -> bool:
-    """A set built by ``build_synthetic``: its ``kdas_data.json`` says ``kind: synthetic`` (the real-data
-    installer writes one too, with ``kind: pranet``)."""
-    manifest = Path(root) / "kdas_data.json"
-    if not manifest.is_file():
-        return False
-    try:
-        return json.loads(manifest.read_text()).get("kind") == "synthetic"
-    except (OSError, ValueError, AttributeError) as err:
-        raise DataError(f"{manifest}: unreadable dataset manifest ({err})") from err
 
 
 def synthetic_folder(cfg: Config) -> Path:

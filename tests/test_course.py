@@ -124,6 +124,8 @@ def test_real_data_installed_with_a_manifest_is_not_called_synthetic(tmp_path, m
     if manifest is not None:
         (tmp_path / "kdas_data.json").write_text(json.dumps(manifest))
     assert is_synthetic(tmp_path) is expected
+    prov = course.provenance(Config.from_profile("laptop"), tmp_path, role="teacher", method="none")
+    assert prov["synthetic"] is expected  # what a checkpoint records agrees with what the notebook prints
 
 
 def test_worst_cases_skip_empty_masks_and_the_new_frame_has_a_polyp():

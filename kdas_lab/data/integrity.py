@@ -47,6 +47,12 @@ def read_manifest(root: Path) -> dict:
     return data
 
 
+def is_synthetic(root: str | os.PathLike) -> bool:
+    """A set built by ``build_synthetic``: its manifest says ``kind: synthetic`` (the real-data installer
+    writes one too, with ``kind: pranet``)."""
+    return read_manifest(Path(root)).get("kind") == "synthetic"
+
+
 def record_hashes(root: Path) -> None:
     """Add the sha256 of every set file to ``root/kdas_data.json`` (written by the builder)."""
     manifest = read_manifest(root)

@@ -40,6 +40,8 @@ from typing import Any
 
 import torch
 
+from kdas_lab.config import SGM_HEADS  # "p1": the SGM on P1 only, as the published code (still batch-safe)
+
 from .base import DistillationLoss
 from .row_attention import (
     official_kl,
@@ -53,7 +55,6 @@ from .row_attention import (
 
 KDAS_MODES = ("kdas", "kdas-official")
 SGM_SPACES = ("logits", "prob")
-SGM_HEADS = ("both", "p1")  # "p1": the SGM on P1 only, as the published code (still batch-safe)
 _official_warned = False
 
 
