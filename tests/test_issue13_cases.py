@@ -204,6 +204,7 @@ def test_09_resume_refuses_a_changed_config_unless_allowed(tmp_path):
     (["--set", "multiscale=abc"], "multiscale must be a JSON list"),
     (["--image-size", "100"], "image_size must be a positive multiple of 32"),
     (["--set", "augment=maybe"], "augment must be true or false"),
+    (["--set", "drop_path_rate=1.5"], "drop_path_rate must be in [0, 1)"),
 ])
 def test_10_bad_values_fail_before_any_work(tmp_path, capsys, flags, needle):
     assert main(["train-teacher", "--out", str(tmp_path / "run"), "--data", str(tmp_path / "nodata"),

@@ -9,7 +9,7 @@ from PIL import Image
 
 from kdas_lab.config import Config
 from kdas_lab.losses import LossOutput, structure_loss
-from kdas_lab.train import NonFiniteError, distill, train_model
+from kdas_lab.train import NonFiniteError, distill, train_model, train_teacher
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +135,9 @@ def test_cli_train_distill_predict(data_root, tmp_path, capsys):
     common = ["--profile", "fast", "--data", str(data_root), "--device", "cpu", "--batch-size", "2",
               "--set", "max_steps_per_epoch=1", "--set", "val_fraction=0.2", "--quiet"]
     assert main(["train-teacher", "--model", "polyp_pvt_b0", "--out", str(tmp_path / "t"), "--epochs", "1",
-                 *common]) == 0
-    assert pd.read_csv(tmp_path / "t" / "history.csv")["epoch"].tolist() == [1]
+                 "--lr", "2e-4", "--set", "teacher_epochs=3", "--set", 'teacher_set={"lr": 0.5}', *common]) == 0
+    history = pd.read_csv(tmp_path / "t" / "history.csv")  # the flags win over the teacher's recipe
+    assert history["epoch"].tolist() == [1] and history["lr"].tolist() == [pytest.approx(2e-4)]
     assert main(["distill", "--teacher", str(tmp_path / "t" / "best.pt"), "--method", "kdas",
                  "--set", "teacher=polyp_pvt_b0", "--out", str(tmp_path / "s"), "--epochs", "1", *common]) == 0
     assert (tmp_path / "s" / "best.pt").is_file()
@@ -163,3 +164,40 @@ def test_paper_profile_without_pretrained_backbone_warns(data_root, tmp_path):
                               multiscale=(1.0,), student="polyp_pvt_b0")
     with pytest.warns(PaperRecipeWarning, match="random weights"):
         train_model(cfg, out_dir=tmp_path, show_progress=False)
+
+
+
+def test_teacher_trains_with_its_own_recipe(data_root, tmp_path):
+    from kdas_lab.models.checkpoint import read_checkpoint
+
+    cfg = tiny_cfg(data_root, teacher="polyp_pvt_b0", epochs=3, lr=1.0, teacher_epochs=1,
+                   teacher_set={"lr": 3e-4, "drop_path_rate": 0.0})
+    result = train_teacher(cfg, tmp_path, show_progress=False)
+    assert result.history["lr"].tolist() == [pytest.approx(3e-4)]  # fast profile: constant schedule
+    saved = read_checkpoint(result.last_checkpoint, meta_only=True)["config"]  # the run records what ran
+    assert (saved["epochs"], saved["lr"], saved["drop_path_rate"]) == (1, 3e-4, 0.0)
+    assert (saved["teacher_epochs"], saved["teacher_set"]) == (None, {})
+
+
+@pytest.mark.parametrize("teacher_set,needle", [
+    ({"nope": 1}, "unknown config fields: \\['nope'\\]"),
+    ({"lr": -1.0}, "lr must be > 0"),
+    ({"epochs": 3}, "teacher_set may not set"),
+])
+def test_teacher_set_is_checked_up_front(teacher_set, needle):
+    with pytest.raises(ValueError, match=needle):
+        Config(teacher_set=teacher_set)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1])
+def test_drop_path_rate_reaches_the_backbone(data_root, tmp_path, monkeypatch, rate):
+    from timm.layers import DropPath
+
+    import kdas_lab.train as train
+
+    built, real = [], train.create_model
+    monkeypatch.setattr(train, "create_model", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    train_model(tiny_cfg(data_root, epochs=1, max_steps_per_epoch=1, drop_path_rate=rate), out_dir=tmp_path,
+                show_progress=False)
+    probs = [m.drop_prob for m in built[0].backbone.modules() if isinstance(m, DropPath)]
+    assert max(probs, default=0.0) == pytest.approx(rate)  # timm: linear in depth, the last block at ``rate``

@@ -38,6 +38,11 @@ FLAG_FIELDS = {"data": "data_dir", "device": "device", "epochs": "epochs", "batc
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    return Config.from_env(profile=args.profile, **explicit_overrides(args))
+
+
+def explicit_overrides(args: argparse.Namespace) -> dict:
+    """The Config fields the command line sets (flags and ``--set``), parsed."""
     overrides: dict = {}
     for flag, name in FLAG_FIELDS.items():
         value = getattr(args, flag, None)
@@ -53,4 +58,4 @@ def config_from_args(args: argparse.Namespace) -> Config:
         except json.JSONDecodeError:
             value = raw
         overrides[key] = tuple(value) if isinstance(value, list) else value
-    return Config.from_env(profile=args.profile, **overrides)
+    return overrides

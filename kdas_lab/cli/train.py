@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kdas_lab.cli.common import add_config_args, config_from_args
+from kdas_lab.cli.common import add_config_args, config_from_args, explicit_overrides
 
 
 def _summary(result) -> None:
@@ -31,6 +31,10 @@ def _train_teacher(args) -> int:
     cfg = config_from_args(args)
     if args.model:
         cfg = cfg.replace(teacher=args.model)
+    # what this command line sets is the teacher's own: it wins over the profile's teacher recipe
+    given = explicit_overrides(args)
+    cfg = cfg.replace(teacher_set={k: v for k, v in cfg.teacher_set.items() if k not in given},
+                      teacher_epochs=given.get("epochs", cfg.teacher_epochs))
     result = train_teacher(cfg, args.out, show_progress=not args.quiet, **_run_flags(args))
     if _is_main():
         _summary(result)

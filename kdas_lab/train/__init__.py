@@ -62,7 +62,8 @@ def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None
                               "weights, the published runs start from ImageNet PVTv2 (--set pretrained_backbone="
                               "imagenet or a pvt_v2_bX.pth path); expect far lower scores than the paper's",
                               PaperRecipeWarning, stacklevel=2)
-            student = create_model(student_name or cfg.student, pretrained_backbone=cfg.pretrained_backbone)
+            student = create_model(student_name or cfg.student, pretrained_backbone=cfg.pretrained_backbone,
+                                   drop_path_rate=cfg.drop_path_rate)
         student = student.to(device)
         teacher_model = load_teacher(teacher, device, channels_last=cfg.channels_last)
         run_guard.check_teacher(teacher_model, cfg.teacher, teacher)
@@ -80,8 +81,9 @@ def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None
 
 def train_teacher(cfg: Config, out_dir, *, resume: bool = False, **kwargs) -> TrainResult:
     """Train ``cfg.teacher`` (Polyp-PVT, PVTv2-B2) with the segmentation loss alone, on every label,
-    for ``cfg.teacher_epochs`` (default ``cfg.epochs``)."""
-    cfg = cfg.replace(method="none", labelled_fraction=1.0, epochs=cfg.teacher_epochs or cfg.epochs)
+    for ``cfg.teacher_epochs`` (default ``cfg.epochs``), with ``cfg.teacher_set`` applied."""
+    cfg = cfg.replace(**cfg.teacher_set, method="none", labelled_fraction=1.0,
+                      epochs=cfg.teacher_epochs or cfg.epochs, teacher_epochs=None, teacher_set={})  # what ran
     return train_model(cfg, out_dir=out_dir, method="none", student_name=cfg.teacher, resume=resume, **kwargs)
 
 
