@@ -69,6 +69,9 @@ def print_throughput(report: dict) -> None:
     """The cached-teacher speedup, compile speedup and paper-recipe projection, when measured."""
     if "distill_step_speedup_cached" in report:
         print(f"  with the teacher-output cache: {report['distill_step_speedup_cached']:.2f}x the published step")
+    if "distill_step_speedup_compiled" in report:
+        print(f"  with --compile: {report['distill_step_speedup_compiled']:.2f}x the published step (compile time: "
+              f"{report['variants']['kdas_lab_distill_compiled']['warmup_total_s']:.0f} s of warm-up)")
     if report.get("compile_speedup"):
         print("torch.compile speedup: " + ", ".join(f"{k} {v:.2f}x" for k, v in report["compile_speedup"].items()))
     elif report.get("compile_speedup_note"):
