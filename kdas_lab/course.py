@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import math
 import os
 import time
@@ -88,9 +89,19 @@ def student_candidates(cfg: Config, method: str, teacher=None) -> list[Path]:
         else:
             cached = [p for p in teacher_candidates(cfg) if p.is_file()]
             same = published_teacher(cfg) is None and cached[:1] == [STUDY_TEACHER]
-        if not same:
+        if not (same and study_teacher_unchanged()):
             return found
     return found + [STUDY_RUNS / STUDY_ARMS[method] / "seed0" / "best.pt"]
+
+
+def study_teacher_unchanged() -> bool:
+    """Is the file at ``STUDY_TEACHER`` the one the study distilled from? (the study's
+    ``teacher_scores.json`` records its size and modification time; a teacher retrained there is not)"""
+    stamp_file = STUDY_RUNS.parent / "teacher_scores.json"
+    if not (stamp_file.is_file() and STUDY_TEACHER.is_file()):
+        return False
+    stamp, now = json.loads(stamp_file.read_text()), STUDY_TEACHER.stat()
+    return (stamp.get("bytes"), stamp.get("mtime_ns")) == (now.st_size, now.st_mtime_ns)
 
 
 def data_key(root: str | os.PathLike) -> str:

@@ -1,5 +1,7 @@
 """kdas_lab.course: published / cached / trained teacher and students, provenance, no silent overwrite
 (CPU, fast profile, 64 px synthetic data, a B0 teacher to keep it quick)."""
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,10 @@ def test_laptop_profile_reuses_the_study_students_only_with_the_study_teacher(cf
     save_checkpoint(course.STUDY_TEACHER, create_model("polyp_pvt_b0"), config={"profile": "laptop"})
     for path in (study_kdas, study_nokd):
         save_checkpoint(path, create_model("polyp_pvt_b0"), config={"profile": "laptop"})
+    assert study_kdas not in course.student_candidates(laptop, "kdas")  # no record of the study's teacher
+    stat = course.STUDY_TEACHER.stat()  # what the ablation runner records (teacher_scores.json)
+    stamp = {"checkpoint": str(course.STUDY_TEACHER), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    (course.STUDY_RUNS.parent / "teacher_scores.json").write_text(json.dumps(stamp))
     got = course.get_student(laptop, "kdas", progress=False)
     assert got.origin == "cached" and got.checkpoint == study_kdas
     assert course.get_student(laptop, "none", progress=False).checkpoint == study_nokd
@@ -81,6 +87,8 @@ def test_laptop_profile_reuses_the_study_students_only_with_the_study_teacher(cf
     assert study_kdas not in course.student_candidates(laptop, "kdas", teacher=other)
     assert study_nokd in course.student_candidates(laptop, "none", teacher=other)  # no teacher involved
     assert study_kdas not in course.student_candidates(cfg, "kdas")  # other profiles: the course's own only
+    os.utime(course.STUDY_TEACHER, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # a teacher retrained there
+    assert study_kdas not in course.student_candidates(laptop, "kdas")
 
 
 def test_students_record_their_teacher_and_are_not_overwritten(cfg, capsys):
