@@ -131,7 +131,7 @@ def test_compiled_distill_variant_is_reported_against_the_published_step(monkeyp
     CPU build of B0 takes minutes; tests/test_compile.py checks compiled against eager)."""
     from kdas_lab.train import compiled
 
-    monkeypatch.setattr(compiled, "compile_module", lambda module, cfg, frozen=False: module)
+    monkeypatch.setattr(compiled, "compile_module", lambda module, cfg: module)
     report = run_bench(size=64, batch=2, device="cpu", steps=1, warmup=1, isolate=False, teacher_name="polyp_pvt_b0",
                        variants=("published_distill", "kdas_lab_distill", "kdas_lab_distill_compiled"))
     comp, pub = report["variants"]["kdas_lab_distill_compiled"], report["variants"]["published_distill"]

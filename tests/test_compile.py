@@ -118,32 +118,6 @@ def test_inductor_compiled_step_matches_eager_tiny_net(data_root, tmp_path, caps
         torch.testing.assert_close(v, eager_grads[k], atol=1e-5, rtol=1e-5)
 
 
-def test_only_the_frozen_teacher_asks_inductor_for_freezing(monkeypatch):
-    seen: dict = {}
-    monkeypatch.setattr(torch, "compile", lambda module, **kwargs: seen.update(kwargs) or module)
-    cfg = Config.from_profile("fast")
-    for kwargs, options in [({"frozen": True}, {"freezing": True}), ({}, None)]:
-        seen.clear()
-        compiled.compile_module(TinyNet(), cfg, **kwargs)
-        assert seen.get("options") == options and seen["dynamic"] is False
-    seen.clear()  # a configured mode wins (torch.compile takes a mode or options)
-    compiled.compile_module(TinyNet(), cfg.replace(extra={"compile_mode": "reduce-overhead"}), frozen=True)
-    assert seen["mode"] == "reduce-overhead" and "options" not in seen
-
-
-@pytest.mark.slow
-def test_frozen_teacher_compiles_with_freezing_and_matches_eager(data_root):
-    """The live teacher is compiled as a frozen inference graph (weights folded in): same outputs."""
-    _need_inductor()
-    torch.manual_seed(0)
-    teacher, x = TinyNet().eval(), torch.randn(2, 3, 32, 32)
-    frozen = compiled.compile_module(teacher, tiny_cfg(data_root, compile=True), frozen=True)
-    with torch.no_grad():
-        want, got = teacher(x), frozen(x)
-    torch.testing.assert_close(got.p1, want.p1, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(got.p2, want.p2, atol=1e-5, rtol=1e-5)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("KDAS_TEST_INDUCTOR_B0") != "1",
                     reason="inductor's C++ build of the B0 step took 338 s on the 2-core CPU (measured 2026-11-30); "

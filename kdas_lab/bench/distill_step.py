@@ -19,8 +19,8 @@ Variants (each measured in its own subprocess, so peak memory is that variant's 
 - ``teacher_train`` / ``student_train``: one ``Trainer.train_step`` with the segmentation loss.
 - ``teacher_infer`` / ``student_infer``: inference latency, batch 1, ``infer_size`` (352).
 - ``teacher_train_compiled`` / ``student_train_compiled`` / ``kdas_lab_distill_compiled`` (CUDA default
-  only; on CPU ask for them with ``--variants``): the same steps with ``Config.compile`` (the student's
-  training graph and the live teacher as a frozen inference graph); warm-up (compilation) is reported
+  only; on CPU ask for them with ``--variants``): the same steps with ``Config.compile`` (the student and
+  the live teacher compiled); warm-up (compilation) is reported
   apart (``warmup_s``); ``distill_step_speedup_compiled`` compares the last with ``published_distill``.
   FLOPs, achieved TFLOP/s, ``compile_speedup`` and ``paper_recipe_minutes_projected``:
   :mod:`kdas_lab.bench.throughput`.

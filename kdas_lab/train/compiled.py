@@ -29,20 +29,13 @@ def cpu_compiler_missing_reason() -> str | None:
     return "torch.compile (inductor) on CPU needs a C++ compiler (c++, g++ or clang++) and none is on PATH"
 
 
-def compile_module(module: torch.nn.Module, cfg, *, frozen: bool = False) -> torch.nn.Module:
-    """``torch.compile(module)`` with static shapes and the configured backend and mode.
-
-    ``frozen``: the module's weights never change (the teacher under ``no_grad``), so inductor may fold
-    them into the graph as constants ("freezing": prepacked weights, fused linear kernels on CPU); used
-    when no mode is configured (torch.compile takes a mode or inductor options, not both).
-    """
+def compile_module(module: torch.nn.Module, cfg) -> torch.nn.Module:
+    """``torch.compile(module)`` with static shapes and the configured backend and mode."""
     backend = cfg.extra.get("compile_backend", "inductor")
     mode = cfg.extra.get("compile_mode")
     kwargs = {"backend": backend, "dynamic": False}
     if mode is not None:
         kwargs["mode"] = mode
-    elif frozen and backend == "inductor":
-        kwargs["options"] = {"freezing": True}
     return torch.compile(module, **kwargs)
 
 
@@ -93,7 +86,7 @@ def for_trainer(trainer) -> CompileGuard:
         trainer.net = compile_module(trainer.net, trainer.cfg)
         live_teacher = trainer.distilling and trainer.teacher_cache is None
         if live_teacher:
-            trainer.teacher_fwd = compile_module(trainer.teacher, trainer.cfg, frozen=True)
+            trainer.teacher_fwd = compile_module(trainer.teacher, trainer.cfg)
         say(f"compile: torch.compile of the student{' and the teacher' if live_teacher else ''} "
             f"(backend {trainer.cfg.extra.get('compile_backend', 'inductor')}, static shapes per scale)")
 
