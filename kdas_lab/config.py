@@ -57,6 +57,9 @@ class Config:
     # data
     image_size: int = 256
     multiscale: tuple[float, ...] = (0.75, 1.0, 1.25)
+    # progressive resizing: epoch e (from 1) trains at epoch_sizes[e - 1] (times the multiscale rates)
+    # while there is an entry, later epochs at image_size; validation always at image_size
+    epoch_sizes: tuple[int, ...] = ()
     augment: bool = True
     augment_mode: str = "random"  # "random" (continuous v2 augmentation) | "dihedral" (8 flips/rotations)
     val_fraction: float = 0.1
@@ -116,6 +119,7 @@ class Config:
             (self.teacher_epochs is None or self.teacher_epochs >= 1, "teacher_epochs must be >= 1 (or None)"),
             (not set(self.teacher_set) & TEACHER_SET_FORBIDDEN,
              f"teacher_set may not set {', '.join(sorted(TEACHER_SET_FORBIDDEN))} (use teacher_epochs)"),
+            (all(size <= self.image_size for size in self.epoch_sizes), "epoch_sizes must be <= image_size"),
             (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be > 0 (or None)"),
         )
         for ok, message in checks:
@@ -156,7 +160,7 @@ class Config:
         """Plain types only (for checkpoints loaded with ``weights_only=True`` and for JSON)."""
         out = dataclasses.asdict(self)
         out["data_dir"], out["out_dir"] = str(self.data_dir), str(self.out_dir)
-        out["multiscale"] = list(self.multiscale)
+        out["multiscale"], out["epoch_sizes"] = list(self.multiscale), list(self.epoch_sizes)
         return out
 
     @classmethod
@@ -170,9 +174,11 @@ class Config:
             d["multiscale"] = tuple(d["multiscale"])
         return cls(**d)
 
-    def train_sizes(self) -> list[int]:
-        """Multi-scale training sizes, ``round(size * rate / 32) * 32`` as published."""
-        return [max(32, int(round(self.image_size * r / 32)) * 32) for r in self.multiscale]
+    def train_sizes(self, epoch: int | None = None) -> list[int]:
+        """Multi-scale training sizes of ``epoch`` (None: after ``epoch_sizes``), ``round(size * rate / 32)
+        * 32`` as published."""
+        size = self.epoch_sizes[epoch - 1] if epoch is not None and epoch <= len(self.epoch_sizes) else self.image_size
+        return [max(32, int(round(size * r / 32)) * 32) for r in self.multiscale]
 
 
 _FAST: dict[str, Any] = dict(

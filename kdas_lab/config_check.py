@@ -23,6 +23,7 @@ RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "val_fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "num_workers": (lambda v: v >= 0, ">= 0"),
     "max_steps_per_epoch": (lambda v: v >= 1, ">= 1 (or null)"),
+    "epoch_sizes": (lambda v: all(s >= 32 and s % 32 == 0 for s in v), "a list of positive multiples of 32"),
     "multiscale": (lambda v: len(v) > 0 and all(r > 0 for r in v), "a non-empty list of positive rates"),
     "clip_value": (lambda v: v > 0, "> 0"),
     "temperature": (lambda v: v > 0, "> 0"),

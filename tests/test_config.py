@@ -56,3 +56,14 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_epoch_sizes_resize_the_first_epochs_only():
+    cfg = Config.from_profile("fast", image_size=128, multiscale=(0.75, 1.0), epoch_sizes=[64, 96])
+    assert [cfg.train_sizes(e) for e in (1, 2, 3)] == [[64, 64], [64, 96], [96, 128]]
+    assert cfg.train_sizes() == [96, 128]  # no epoch: the full size
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="epoch_sizes must be <= image_size"):
+        cfg.replace(epoch_sizes=[160])
+    with pytest.raises(ValueError, match="epoch_sizes must be a list of positive multiples of 32"):
+        cfg.replace(epoch_sizes=[100])

@@ -189,6 +189,13 @@ def test_teacher_set_is_checked_up_front(teacher_set, needle):
         Config(teacher_set=teacher_set)
 
 
+def test_epoch_sizes_train_early_epochs_smaller(data_root, tmp_path):
+    cfg = tiny_cfg(data_root, epochs=3, max_steps_per_epoch=1, epoch_sizes=[32, 32])
+    train_model(cfg, out_dir=tmp_path, show_progress=False)
+    steps = pd.read_csv(tmp_path / "steps.csv")
+    assert steps.groupby("epoch")["size"].first().tolist() == [32, 32, 64]  # validation stays at 64
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.1])
 def test_drop_path_rate_reaches_the_backbone(data_root, tmp_path, monkeypatch, rate):
     from timm.layers import DropPath

@@ -124,3 +124,10 @@ def test_nonfinite_names_fused_mixed_dtypes_and_large_values():
     named = [("big", big), ("half", torch.tensor([1.0, float("-inf")], dtype=torch.float16)),
              ("int", torch.tensor([1, 2])), ("empty", torch.empty(0)), ("bf", torch.ones(3, dtype=torch.bfloat16))]
     assert numerics.nonfinite_names(named) == ["half"]
+
+
+def test_nonfinite_names_is_exact_where_a_sum_is_not():
+    """Opposite infinities sum to NaN (caught); finite values whose float32 sum overflows are not flagged."""
+    named = [("overflow", torch.full((4,), 3e38)), ("f64", torch.full((2,), 1e300, dtype=torch.float64)),
+             ("opposite", torch.tensor([float("inf"), float("-inf")])), ("ok", torch.zeros(3))]
+    assert numerics.nonfinite_names(named) == ["opposite"]

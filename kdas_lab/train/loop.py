@@ -1,6 +1,6 @@
 """One training loop for teacher training and for distillation with any ``create_loss`` method.
 
-Per batch and per training scale (``cfg.train_sizes()``, published 0.75/1/1.25): resize images and
+Per batch and per training scale (``cfg.train_sizes(epoch)``, published 0.75/1/1.25): resize images and
 masks (bilinear, ``align_corners=True`` as published), student forward, frozen teacher forward under
 ``torch.no_grad`` (its outputs are targets only), loss, backward, non-finite guard, clipping, one
 AdamW step, learning rate of the next step. Each epoch ends with validation (threshold-averaged mean
@@ -81,7 +81,7 @@ class Trainer:
         self.optimizer = builders.build_optimizer(cfg, self.params, device)
         self.amp_dtype = amp_dtype(cfg, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
-        self.sizes = cfg.train_sizes()
+        self.n_scales = len(cfg.multiscale)  # optimizer steps per batch
         self.distilling = builders.is_distilling(teacher, loss)
         self.train_loader, self.val_loader, self.generator, self.sampler, labelled = loaders
         # label-scarce distillation: the stems whose masks the segmentation loss may read
@@ -89,9 +89,9 @@ class Trainer:
         self.steps_per_epoch = len(self.train_loader)
         if cfg.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_steps_per_epoch)
-        self.total_steps = max(1, cfg.epochs * self.steps_per_epoch * len(self.sizes))
+        self.total_steps = max(1, cfg.epochs * self.steps_per_epoch * self.n_scales)
         self.term_grad_every = cfg.log_term_grads_every  # 0 = off; else one extra backward per term
-        self.warmup_steps = int(round(cfg.warmup_epochs * self.steps_per_epoch * len(self.sizes)))
+        self.warmup_steps = int(round(cfg.warmup_epochs * self.steps_per_epoch * self.n_scales))
         self.step, self.start_epoch = 0, 1
         self.best_val, self.best_epoch = -1.0, 0
         self.history = History()
@@ -175,7 +175,7 @@ class Trainer:
         if hasattr(self.sampler, "set_epoch"):  # DistributedSampler
             self.sampler.set_epoch(epoch)
         meter = EpochMeter()
-        bar = tqdm(total=self.steps_per_epoch * len(self.sizes), desc=f"epoch {epoch}/{self.cfg.epochs}",
+        bar = tqdm(total=self.steps_per_epoch * self.n_scales, desc=f"epoch {epoch}/{self.cfg.epochs}",
                    disable=not self.show_progress, leave=False)
         self.epoch_images = 0  # images trained on this epoch, summed over the scales (for images/s)
         batches = self.device_data.epoch(self.train_loader) if self.device_data is not None else self.train_loader
@@ -192,7 +192,7 @@ class Trainer:
             labelled = None
             if self.labelled is not None:
                 labelled = torch.tensor([s in self.labelled for s in batch["stem"]], device=self.device)  # (B,)
-            for size in self.sizes:
+            for size in self.cfg.train_sizes(epoch):
                 comps = self.train_step(images, masks, size, epoch, labelled, keys)
                 self.epoch_images += images.shape[0]
                 meter.update(comps)

@@ -29,17 +29,21 @@ def clip_gradients(params: list[torch.Tensor], mode: str, value: float) -> None:
 
 
 def nonfinite_names(named: Iterable[tuple[str, torch.Tensor]]) -> list[str]:
-    """Names whose tensor has a NaN or inf: one fused ``_foreach_norm(inf)`` (the max-abs is finite
-    iff every element is) and one host sync for the whole list; names only on failure."""
-    named = [(n, t) for n, t in named if t is not None and t.is_floating_point() and t.numel()]  # others: finite
+    """Names whose tensor has a NaN or inf, exactly.
+
+    Fast path: one float32 sum per tensor and one host sync for the whole list (a sum is non-finite
+    whenever an element is; on CPU it is ~6x cheaper than ``_foreach_norm(inf)``, which cost a B2
+    teacher step ~0.1 s). A non-finite sum is then confirmed element-wise, since finite values can
+    overflow a float32 sum; names only on failure.
+    """
+    named = [(n, t.detach()) for n, t in named
+             if t is not None and t.is_floating_point() and t.numel()]  # others: finite
     if not named:
         return []
-    norms = torch._foreach_norm([t.detach() for _, t in named], float("inf"))  # one 0-d max|x| per tensor
-    dev = named[0][1].device
-    flags = torch.stack([v.to(dev, torch.float32) for v in norms]).isfinite()  # (T,)
-    if bool(flags.all()):
+    sums = torch.stack([t.sum(dtype=torch.float32) for _, t in named])  # (T,)
+    if bool(sums.isfinite().all()):
         return []
-    return [n for (n, _), ok in zip(named, flags.tolist()) if not ok]
+    return [n for (n, t), ok in zip(named, sums.isfinite().tolist()) if not ok and not bool(t.isfinite().all())]
 
 
 def nonfinite_components(components: dict[str, float]) -> list[str]:

@@ -204,7 +204,8 @@ def for_trainer(trainer) -> TeacherCache | None:
     train_ds = trainer.train_loader.dataset
     full = PolypDataset(train_ds.folder, train_ds.size)
     t0 = time.perf_counter()
-    cache, built = load_or_build(trainer.teacher, full, list(trainer.sizes), n_views,
+    sizes = sorted({s for epoch in range(1, cfg.epochs + 1) for s in cfg.train_sizes(epoch)})
+    cache, built = load_or_build(trainer.teacher, full, sizes, n_views,
                                  folder, device=trainer.device, autocast=trainer._autocast, amp=amp,
                                  memory_format=trainer.memory_format, batch_size=cfg.batch_size,
                                  progress=trainer.show_progress)
