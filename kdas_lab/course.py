@@ -25,6 +25,7 @@ import json
 import math
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -152,34 +153,36 @@ def training_history(checkpoint: str | os.PathLike) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
-def estimate_seconds(cfg: Config, root: Path, model_name: str, *, with_teacher: str | None = None,
-                     epochs: int | None = None) -> float:
-    """Rough training time: one timed optimizer step (after a warm-up step) times the number of steps."""
+def estimate_seconds(cfg: Config, root: Path, model_name: str, *, with_teacher: str | None = None) -> float:
+    """Rough training time: one timed optimizer step per training size (after a warm-up step) times the
+    number of steps at that size over ``cfg.epochs`` (progressive resizing and multi-scale included)."""
     device = resolve_device(cfg.device)
     n_train = len(list_stems(train_folder(root)))
     n_fit = max(1, n_train - int(round(n_train * cfg.val_fraction)))
     steps = math.ceil(n_fit / cfg.batch_size)
     if cfg.max_steps_per_epoch:
         steps = min(steps, cfg.max_steps_per_epoch)
-    steps *= (epochs or cfg.epochs) * len(cfg.train_sizes())
+    passes_at = Counter(size for epoch in range(1, cfg.epochs + 1) for size in cfg.train_sizes(epoch))  # epoch-scales
     model = create_model(model_name).to(device)
     teacher = create_model(with_teacher).to(device).eval() if with_teacher else None
-    x = torch.randn(min(cfg.batch_size, n_fit), 3, cfg.image_size, cfg.image_size, device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
-    took = 0.0
-    for i in range(2):
-        t0 = time.perf_counter()
-        if teacher is not None:
-            with torch.no_grad():
-                teacher(x)
-        out = model(x)
-        (out.p1.mean() + out.p2.mean()).backward()
-        opt.step()
-        opt.zero_grad()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        took = time.perf_counter() - t0 if i else took
-    return took * steps
+    total = 0.0
+    for size, passes in passes_at.items():
+        x = torch.randn(min(cfg.batch_size, n_fit), 3, size, size, device=device)
+        for _warm_then_timed in range(2):
+            t0 = time.perf_counter()
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher(x)
+            out = model(x)
+            (out.p1.mean() + out.p2.mean()).backward()
+            opt.step()
+            opt.zero_grad()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            took = time.perf_counter() - t0  # the second step's time is kept
+        total += took * steps * passes
+    return total
 
 
 def _notice(what: str, cfg: Config, root: Path, seconds: float, out_dir: Path) -> None:
@@ -209,7 +212,7 @@ def get_teacher(cfg: Config, retrain: bool = False, *, progress: bool = True) ->
                 return Source(load_model(path), path, "cached")
     root = data_root(cfg)
     out_dir = course_dir(cfg) / "teacher"
-    seconds = estimate_seconds(cfg, root, cfg.teacher, epochs=cfg.teacher_epochs or cfg.epochs)
+    seconds = estimate_seconds(cfg.for_teacher(), root, cfg.teacher)
     prov = provenance(cfg, root, role="teacher", method="none")
     best = _train(cfg, out_dir, prov, lambda c, o, p: train_teacher(c, o, show_progress=p, overwrite_run=True),
                   f"a teacher ({cfg.teacher})", root, seconds, progress)

@@ -63,7 +63,6 @@ def test_epoch_sizes_resize_the_first_epochs_only():
     assert [cfg.train_sizes(e) for e in (1, 2, 3)] == [[64, 64], [64, 96], [96, 128]]
     assert cfg.train_sizes() == [96, 128]  # no epoch: the full size
     assert Config.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="epoch_sizes must be <= image_size"):
-        cfg.replace(epoch_sizes=[160])
+    assert cfg.replace(epoch_sizes=[160]).train_sizes(1) == [128, 160]  # larger: the batch is upsampled
     with pytest.raises(ValueError, match="epoch_sizes must be a list of positive multiples of 32"):
         cfg.replace(epoch_sizes=[100])

@@ -82,8 +82,7 @@ def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None
 def train_teacher(cfg: Config, out_dir, *, resume: bool = False, **kwargs) -> TrainResult:
     """Train ``cfg.teacher`` (Polyp-PVT, PVTv2-B2) with the segmentation loss alone, on every label,
     for ``cfg.teacher_epochs`` (default ``cfg.epochs``), with ``cfg.teacher_set`` applied."""
-    cfg = cfg.replace(**cfg.teacher_set, method="none", labelled_fraction=1.0,
-                      epochs=cfg.teacher_epochs or cfg.epochs, teacher_epochs=None, teacher_set={})  # what ran
+    cfg = cfg.for_teacher()  # what runs is what the checkpoint records
     return train_model(cfg, out_dir=out_dir, method="none", student_name=cfg.teacher, resume=resume, **kwargs)
 
 
