@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,10 @@ class Config:
         * 32`` as published."""
         size = self.epoch_sizes[epoch - 1] if epoch is not None and epoch <= len(self.epoch_sizes) else self.image_size
         return [max(32, int(round(size * r / 32)) * 32) for r in self.multiscale]
+
+    def size_passes(self) -> Counter[int]:
+        """How many passes over the training set (epoch x scale) each training size gets."""
+        return Counter(size for epoch in range(1, self.epochs + 1) for size in self.train_sizes(epoch))
 
 
 _FAST: dict[str, Any] = dict(

@@ -25,7 +25,6 @@ import json
 import math
 import os
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -162,12 +161,11 @@ def estimate_seconds(cfg: Config, root: Path, model_name: str, *, with_teacher: 
     steps = math.ceil(n_fit / cfg.batch_size)
     if cfg.max_steps_per_epoch:
         steps = min(steps, cfg.max_steps_per_epoch)
-    passes_at = Counter(size for epoch in range(1, cfg.epochs + 1) for size in cfg.train_sizes(epoch))  # epoch-scales
     model = create_model(model_name).to(device)
     teacher = create_model(with_teacher).to(device).eval() if with_teacher else None
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
     total = 0.0
-    for size, passes in passes_at.items():
+    for size, passes in cfg.size_passes().items():
         x = torch.randn(min(cfg.batch_size, n_fit), 3, size, size, device=device)
         for _warm_then_timed in range(2):
             t0 = time.perf_counter()

@@ -167,6 +167,13 @@ def test_one_cache_serves_every_seed_split(data_root, tmp_path, capsys):
     assert len(list((tmp_path / "c").glob("*.npy"))) == 1
 
 
+def test_cache_holds_every_size_of_a_progressive_schedule(data_root, tmp_path):
+    cfg = tiny_cfg(data_root, epochs=2, epoch_sizes=[32], extra={"teacher_cache_dir": str(tmp_path / "c")})
+    trainer = make_trainer(cfg, tmp_path / "run")
+    assert sorted(trainer.teacher_cache.arrays) == [32, 64]
+    trainer.fit()  # epoch 1 reads the 32 px maps, epoch 2 the 64 px ones
+
+
 @pytest.mark.slow
 def test_dihedral_cached_run_resumes_exactly(data_root, tmp_path):
     import pandas as pd

@@ -204,8 +204,7 @@ def for_trainer(trainer) -> TeacherCache | None:
     train_ds = trainer.train_loader.dataset
     full = PolypDataset(train_ds.folder, train_ds.size)
     t0 = time.perf_counter()
-    sizes = sorted({s for epoch in range(1, cfg.epochs + 1) for s in cfg.train_sizes(epoch)})
-    cache, built = load_or_build(trainer.teacher, full, sizes, n_views,
+    cache, built = load_or_build(trainer.teacher, full, sorted(cfg.size_passes()), n_views,
                                  folder, device=trainer.device, autocast=trainer._autocast, amp=amp,
                                  memory_format=trainer.memory_format, batch_size=cfg.batch_size,
                                  progress=trainer.show_progress)
