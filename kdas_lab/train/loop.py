@@ -179,6 +179,7 @@ class Trainer:
                    disable=not self.show_progress, leave=False)
         self.epoch_images = 0  # images trained on this epoch, summed over the scales (for images/s)
         batches = self.device_data.epoch(self.train_loader) if self.device_data is not None else self.train_loader
+        sizes = self.cfg.train_sizes(epoch)  # progressive resizing: this epoch's scales
         for i, batch in enumerate(batches):
             if i >= self.steps_per_epoch:
                 break
@@ -192,7 +193,7 @@ class Trainer:
             labelled = None
             if self.labelled is not None:
                 labelled = torch.tensor([s in self.labelled for s in batch["stem"]], device=self.device)  # (B,)
-            for size in self.cfg.train_sizes(epoch):
+            for size in sizes:
                 comps = self.train_step(images, masks, size, epoch, labelled, keys)
                 self.epoch_images += images.shape[0]
                 meter.update(comps)

@@ -40,10 +40,10 @@ def nonfinite_names(named: Iterable[tuple[str, torch.Tensor]]) -> list[str]:
              if t is not None and t.is_floating_point() and t.numel()]  # others: finite
     if not named:
         return []
-    sums = torch.stack([t.sum(dtype=torch.float32) for _, t in named])  # (T,)
-    if bool(sums.isfinite().all()):
+    finite = torch.stack([t.sum(dtype=torch.float32) for _, t in named]).isfinite()  # (T,)
+    if bool(finite.all()):
         return []
-    return [n for (n, t), ok in zip(named, sums.isfinite().tolist()) if not ok and not bool(t.isfinite().all())]
+    return [n for (n, t), ok in zip(named, finite.tolist()) if not ok and not bool(t.isfinite().all())]
 
 
 def nonfinite_components(components: dict[str, float]) -> list[str]:
