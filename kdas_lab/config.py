@@ -35,9 +35,11 @@ from typing import Any
 from kdas_lab.config_check import check_config
 
 PROFILES = ("fast", "laptop", "course", "paper")
+TARGET_MODES = ("mask", "pseudo", "pseudo_soft", "mix")  # cfg.targets: kdas_lab.losses.targets
 AUGMENT_MODES = ("random", "dihedral")
 SGM_HEADS = ("both", "p1")
-TEACHER_SET_FORBIDDEN = {"profile", "teacher_set", "teacher_epochs", "epochs", "method", "labelled_fraction"}
+TEACHER_SET_FORBIDDEN = {"profile", "teacher_set", "teacher_epochs", "epochs", "method", "labelled_fraction",
+                         "labelled_per_batch", "targets"}
 
 
 @dataclass
@@ -102,6 +104,14 @@ class Config:
     legacy_bce: bool = False
     log_term_grads_every: int = 0  # log each loss term's gradient norm every N steps (0 = off)
     labelled_fraction: float = 1.0  # share of training images whose masks the student may use
+    # label-scarce distillation: labelled images in every batch (drawn with replacement from the labelled
+    # ones), the rest unlabelled; None = batches drawn from all training images, whatever their label
+    labelled_per_batch: int | None = None
+    # what the segmentation loss compares the student with (methods "targets" and "kdas"): "mask", or the
+    # teacher's answers: "pseudo" (its hard masks where no label is given), "pseudo_soft" (its
+    # probabilities there), "mix" (mix_lambda * mask + (1 - mix_lambda) * teacher; the teacher where unlabelled)
+    targets: str = "mask"
+    mix_lambda: float = 0.5
     teacher_cache: bool = False  # teacher P1/P2 computed once per (image, view, size) when exact
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -116,6 +126,9 @@ class Config:
             (self.log_term_grads_every >= 0, "log_term_grads_every must be >= 0"),
             (self.amp_dtype in ("bfloat16", "float16"), "amp_dtype must be bfloat16 or float16"),
             (self.sgm_heads in SGM_HEADS, f"sgm_heads must be one of {', '.join(SGM_HEADS)}"),
+            (self.targets in TARGET_MODES, f"targets must be one of {', '.join(TARGET_MODES)}"),
+            (self.labelled_per_batch is None or self.labelled_per_batch < self.batch_size,
+             "labelled_per_batch must be < batch_size (the rest of a batch is unlabelled)"),
             (self.augment_mode in AUGMENT_MODES, "augment_mode must be random or dihedral"),
             (self.threads is None or self.threads >= 1, "threads must be >= 1 (or None)"),
             (self.teacher_epochs is None or self.teacher_epochs >= 1, "teacher_epochs must be >= 1 (or None)"),
@@ -178,7 +191,8 @@ class Config:
     def for_teacher(self) -> Config:
         """What ``train-teacher`` runs (and its checkpoint records): ``teacher_set`` applied,
         ``teacher_epochs`` epochs, every label, the segmentation loss alone."""
-        return self.replace(**self.teacher_set, method="none", labelled_fraction=1.0,
+        return self.replace(**self.teacher_set, method="none", labelled_fraction=1.0, labelled_per_batch=None,
+                            targets="mask",
                             epochs=self.teacher_epochs or self.epochs, teacher_epochs=None, teacher_set={})
 
     def train_sizes(self, epoch: int | None = None) -> list[int]:

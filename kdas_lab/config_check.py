@@ -28,6 +28,8 @@ RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "clip_value": (lambda v: v > 0, "> 0"),
     "temperature": (lambda v: v > 0, "> 0"),
     "alpha": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "mix_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "labelled_per_batch": (lambda v: v >= 1, ">= 1 (or null)"),
     "drop_path_rate": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "synthetic_train": (lambda v: v >= 1, ">= 1"),
     "synthetic_test": (lambda v: v >= 1, ">= 1"),

@@ -14,6 +14,7 @@ from kdas_lab.losses import (
     KDLoss,
     SegOnlyLoss,
     SKDLoss,
+    TeacherTargetLoss,
     create_loss,
     stage_widths,
 )
@@ -39,18 +40,19 @@ def cfg():
 
 
 def test_method_names_and_classes(cfg):
-    assert LOSS_METHODS == ("none", "kdas", "kdas-official", "kd", "at", "cwd", "skd", "dist", "fitnet")
+    assert LOSS_METHODS == ("none", "kdas", "kdas-official", "kd", "at", "cwd", "skd", "dist", "fitnet", "targets")
     cfg = cfg.replace(extra={"fitnet_channels": (160, 320)})
     expected = {"none": SegOnlyLoss, "kdas": KDASLoss, "kdas-official": KDASLoss, "kd": KDLoss, "at": ATLoss,
-                "cwd": CWDLoss, "skd": SKDLoss, "dist": DISTLoss, "fitnet": FitNetLoss}
+                "cwd": CWDLoss, "skd": SKDLoss, "dist": DISTLoss, "fitnet": FitNetLoss, "targets": TeacherTargetLoss}
     for method in LOSS_METHODS:
-        loss = create_loss(method, cfg)
+        loss = create_loss(method, cfg.replace(targets="pseudo") if method == "targets" else cfg)
         assert isinstance(loss, expected[method])
         assert loss.needs_teacher == (method != "none")
 
 
 def test_unknown_method_lists_valid(cfg):
-    with pytest.raises(ValueError, match="valid methods: none, kdas, kdas-official, kd, at, cwd, skd, dist, fitnet"):
+    valid = "none, kdas, kdas-official, kd, at, cwd, skd, dist, fitnet, targets"
+    with pytest.raises(ValueError, match=f"valid methods: {valid}"):
         create_loss("hinton", cfg)
 
 

@@ -92,6 +92,19 @@ def _registry() -> dict[str, Arm]:
         Arm("kdas_alpha0.5", "kdas", {"alpha": 0.5}, description="KDAS, alpha 0.5"),
         Arm("kdas_sgm_prob", "kdas", extra={"sgm_space": "prob"},
             description="VARIANT (not the method): KDAS with L_SGM on probabilities instead of raw logits"),
+        # the teacher's answers through the segmentation loss (kdas_lab.losses.targets); not KDAS
+        Arm("pseudo", "targets", {"targets": "pseudo"},
+            description="teacher's hard masks as structure-loss targets where no label is given"),
+        Arm("pseudo_soft", "targets", {"targets": "pseudo_soft"},
+            description="teacher's probabilities as structure-loss targets where no label is given"),
+        Arm("mix0.5", "targets", {"targets": "mix", "mix_lambda": 0.5},
+            description="structure loss on 0.5 mask + 0.5 teacher probability"),
+        Arm("mix0.7", "targets", {"targets": "mix", "mix_lambda": 0.7},
+            description="structure loss on 0.7 mask + 0.3 teacher probability"),
+        Arm("kdas_pseudo", "kdas", {"targets": "pseudo"}, extra={"sgm_space": "prob"},
+            description="VARIANT (not the method): KDAS terms, SGM on probabilities, on top of pseudo"),
+        Arm("kdas_mix", "kdas", {"targets": "mix", "mix_lambda": 0.5}, extra={"sgm_space": "prob"},
+            description="VARIANT (not the method): KDAS terms, SGM on probabilities, on top of mix0.5"),
     ]
     for m, d in (("kd", "logit KD (Hinton) on the prediction maps"), ("at", "attention transfer"),
                  ("cwd", "channel-wise distillation"), ("skd", "structured (pairwise) KD"),
@@ -102,24 +115,44 @@ def _registry() -> dict[str, Arm]:
 
 ARMS: dict[str, Arm] = _registry()
 
-_VARIANTS = ("kdas_sgm_prob",)  # labelled variants of the method: never in a preset's standard arms
+# labelled variants of the method and teacher-target arms: never in a preset's standard arms
+_VARIANTS = ("kdas_sgm_prob", "pseudo", "pseudo_soft", "mix0.5", "mix0.7", "kdas_pseudo", "kdas_mix")
 _ALL = tuple(a for a in ARMS if a != "kdas_official" and a not in _VARIANTS)
 PRESETS: dict[str, dict[str, Any]] = {
     # A CI-sized check of the whole pipeline: two arms, two seeds, tiny synthetic data.
-    "fast": {"profile": "fast", "arms": ("no_kd", "kdas"), "seeds": 2},
+    "fast": {"profile": "fast", "arms": ("no_kd", "kdas"), "seeds": 2, "about": "2 arms, CI-sized"},
     # The CPU study (docs/results.md): KDAS and its parts against no-KD and logit KD, laptop recipe.
     # Students see the 8 dihedral views (flips, right-angle rotations), so the teacher's maps are
     # computed once per image and view (the exact teacher-output cache) instead of every step.
     "laptop": {"profile": "laptop", "arms": ("no_kd", "kdas", "kdas_at_only", "kdas_sgm_only",
                                              "kdas_official", "kd"), "seeds": 3,
-               "set": {"augment_mode": "dihedral", "teacher_cache": True}},
+               "set": {"augment_mode": "dihedral", "teacher_cache": True},
+               "about": "the CPU KDAS study: KDAS and its parts against no-KD and KD, 3 seeds"},
     # Label-scarce: the student reads 10 % of the masks; the teacher (trained on all) sees every image.
     "laptop-scarce": {"profile": "laptop", "arms": ("no_kd", "kdas", "kd"), "seeds": 3,
-                      "set": {"augment_mode": "dihedral", "teacher_cache": True, "labelled_fraction": 0.1}},
+                      "set": {"augment_mode": "dihedral", "teacher_cache": True, "labelled_fraction": 0.1},
+                      "about": "history: 10%% of the masks, batches drawn from all images (unfair to the KD arms)"},
+    # Distillation that pays (docs/results.md): the teacher's answers through the segmentation loss.
+    # Label-scarce, fair: 4 labelled + 4 unlabelled images in every batch, every term per sample, equal
+    # steps (no_kd trains on its labelled images alone, resampled to the same number of batches).
+    "laptop-scarce2": {"profile": "laptop", "arms": ("no_kd", "pseudo", "pseudo_soft", "kdas_pseudo"), "seeds": 5,
+                       "set": {"augment_mode": "dihedral", "teacher_cache": True, "labelled_fraction": 0.02,
+                               "labelled_per_batch": 4},
+                       "about": "2%% of the masks, 4 labelled + 4 unlabelled per batch: no_kd vs the teacher's "
+                                "answers as targets, 5 seeds"},
+    "laptop-scarce10": {"profile": "laptop", "arms": ("no_kd", "pseudo", "pseudo_soft", "kdas_pseudo"), "seeds": 3,
+                        "set": {"augment_mode": "dihedral", "teacher_cache": True, "labelled_fraction": 0.1,
+                                "labelled_per_batch": 4},
+                        "about": "the same with 10%% of the masks, 3 seeds"},
+    # Full labels: teacher-mixed targets against no_kd, kd and KDAS, and KDAS's terms on top of the mix.
+    "laptop-full": {"profile": "laptop", "arms": ("no_kd", "kd", "mix0.5", "mix0.7", "kdas", "kdas_mix"),
+                    "seeds": 3, "set": {"augment_mode": "dihedral", "teacher_cache": True},
+                    "about": "every mask: no_kd, kd, teacher-mixed targets, KDAS and KDAS on the mix, 3 seeds"},
     # The full ablation at the affordable course recipe.
-    "course": {"profile": "course", "arms": _ALL, "seeds": 3},
+    "course": {"profile": "course", "arms": _ALL, "seeds": 3, "about": "every standard arm, course recipe"},
     # The published recipe, with the bit-for-bit official KDAS arm added.
-    "paper": {"profile": "paper", "arms": _ALL + ("kdas_official",), "seeds": 3},
+    "paper": {"profile": "paper", "arms": _ALL + ("kdas_official",), "seeds": 3,
+              "about": "every standard arm and the published arithmetic, paper recipe"},
 }
 
 

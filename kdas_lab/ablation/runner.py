@@ -4,12 +4,15 @@
 
 1. the teacher is loaded (``teacher=`` path) or trained once into ``out_dir/teacher`` (reused on
    the next invocation; only when some arm distils);
-2. for each (arm, seed) without a ``metrics.json`` marker: train the student with
+2. for each (arm, seed) without a ``metrics.json`` marker of the same fingerprint (config, teacher,
+   data, profile: :mod:`kdas_lab.store.fingerprint`): train the student with
    ``kdas_lab.train.train_model`` at ``arm.config(cfg, seed)``, reload its best checkpoint
    (selected on the validation split by the trainer), record the trainer's best validation Dice
    (dataset ``val``) and evaluate every test set with ``kdas_lab.evaluation.evaluate_model``;
-   write the marker last. Runs with a marker are skipped, so an interrupted ablation resumes;
-   the teacher itself is evaluated the same way once (``teacher.csv``), to report beside the arms;
+   write the marker last, with the fingerprint. Runs with a marker of the same fingerprint are skipped,
+   so an interrupted ablation resumes; a run made with another teacher, config or data is moved aside
+   (``seed<k>.replaced-<n>``, nothing is deleted) and trained again, and the decision is printed; the
+   teacher itself is evaluated the same way once (``teacher.csv``), to report beside the arms;
 3. after every run ``runs.csv`` and ``summary.csv`` are rewritten (atomically) from the markers of
    the grid's (arm, seed) pairs, so partial results are always on disk.
 """
@@ -26,13 +29,14 @@ from tqdm.auto import tqdm
 
 from kdas_lab.ablation.arms import Arm, Grid, check_methods
 from kdas_lab.ablation.stats import RUN_COLUMNS, summarise
-from kdas_lab.ablation.tables import MARKER, read_marker, run_dir, write_marker
+from kdas_lab.ablation.tables import MARKER, read_fingerprint, read_marker, run_dir, set_aside, write_marker
 from kdas_lab.atomic import write_csv_atomic, write_json_atomic
 from kdas_lab.config import Config
 from kdas_lab.data.layout import data_root
 from kdas_lab.evaluation import evaluate_model
 from kdas_lab.models import load_model
 from kdas_lab.runtime import machine_info, resolve_device
+from kdas_lab.store import Fingerprint, data_key, short, state_dict_sha256
 from kdas_lab.train import train_model, train_teacher
 
 
@@ -83,18 +87,25 @@ def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = Non
     return Path(result.best_checkpoint)
 
 
-def teacher_scores(teacher_ckpt: Path, cfg: Config, out_dir: Path, datasets: list[str] | None = None,
+def teacher_digest(teacher_ckpt: Path | None) -> str | None:
+    """The teacher's identity (:func:`~kdas_lab.store.state_dict_sha256` of its weights), None without one."""
+    return None if teacher_ckpt is None else state_dict_sha256(load_model(teacher_ckpt, device="cpu"))
+
+
+def teacher_scores(teacher_ckpt: Path, teacher: str, cfg: Config, out_dir: Path, datasets: list[str] | None = None,
                    progress: bool = True) -> pd.DataFrame:
     """The teacher's own test scores (tidy: dataset, metric, value), evaluated like every student
-    (same size and protocol) and kept in ``out_dir/teacher.csv``; re-evaluated when the checkpoint
-    or its content changes."""
+    (same size and protocol) and kept in ``out_dir/teacher.csv``; re-evaluated when the teacher (its
+    weights' digest ``teacher``), the size or the datasets change."""
 
-    stat = Path(teacher_ckpt).stat()
-    stamp = {"checkpoint": str(teacher_ckpt), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-             "size": cfg.image_size}
+    stamp = {"checkpoint": str(teacher_ckpt), "teacher": teacher, "size": cfg.image_size, "datasets": datasets}
     path, meta = out_dir / "teacher.csv", out_dir / "teacher_scores.json"
-    if path.is_file() and meta.is_file() and json.loads(meta.read_text()) == stamp:
-        return pd.read_csv(path)
+    if path.is_file() and meta.is_file():
+        try:
+            if json.loads(meta.read_text()) == stamp:
+                return pd.read_csv(path)
+        except ValueError:  # a damaged stamp: evaluate again and rewrite it
+            tqdm.write(f"note: {meta} is unreadable; evaluating the teacher again")
     device = resolve_device(cfg.device)
     model = load_model(teacher_ckpt, device=device)
     table = evaluate_model(model, cfg.data_dir, datasets=datasets, size=cfg.image_size, device=device,
@@ -106,8 +117,8 @@ def teacher_scores(teacher_ckpt: Path, cfg: Config, out_dir: Path, datasets: lis
 
 
 def run_one(arm: Arm, seed: int, cfg: Config, out_dir: Path, teacher_ckpt: Path | None,
-            datasets: list[str] | None = None, progress: bool = True) -> Path:
-    """Train and evaluate one (arm, seed); returns its marker path.
+            fingerprint: Fingerprint, datasets: list[str] | None = None, progress: bool = True) -> Path:
+    """Train and evaluate one (arm, seed) whose run has ``fingerprint``; returns its marker path.
 
     An interrupted training run (``last.pt`` without a marker) resumes where it stopped.
     """
@@ -127,13 +138,14 @@ def run_one(arm: Arm, seed: int, cfg: Config, out_dir: Path, teacher_ckpt: Path 
     records = [{"dataset": "val", "metric": "meanDic", "value": _val_dice(result.history)}]
     records += _records(table)
     info = {"method": arm.method, "train_seconds": train_s, "eval_seconds": time.perf_counter() - t1,
-            "best_checkpoint": str(result.best_checkpoint), "config": acfg.to_dict()}
+            "best_checkpoint": str(result.best_checkpoint), "config": acfg.to_dict(),
+            "fingerprint": fingerprint.to_dict(), "machine": machine_info()}
     return write_marker(rdir, arm.name, seed, records, info)
 
 
 def refresh_tables(out_dir: Path, grid: Grid) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rewrite ``runs.csv`` and ``summary.csv`` from the finished runs of ``grid``."""
-    frames = [read_marker(run_dir(out_dir, a.name, s) / MARKER) for a in grid.arms for s in grid.seeds
+    frames = [read_marker(run_dir(out_dir, a.name, s) / MARKER, a.name, s) for a in grid.arms for s in grid.seeds
               if (run_dir(out_dir, a.name, s) / MARKER).is_file()]
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN_COLUMNS)
     summary = summarise(runs, baseline=grid.baseline)
@@ -156,25 +168,46 @@ def run_ablation(cfg: Config, grid: Grid, out_dir: str | Path, *, teacher: str |
         tqdm.write(f"note: baseline arm {grid.baseline!r} is not in the grid; differences will be NaN")
     cfg = cfg.replace(data_dir=data_root(cfg))
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic({"arms": [a.to_dict() for a in grid.arms], "seeds": grid.seeds, "baseline": grid.baseline,
-                       "source": grid.source, "config": cfg.to_dict(), "machine": machine_info()},
-                      out_dir / "grid.json")
-    todo = [(a, s) for a in grid.arms for s in grid.seeds]
-    done = [(a, s) for a, s in todo if (run_dir(out_dir, a.name, s) / MARKER).is_file()]
-    pending = [(a, s) for a, s in todo if (a, s) not in done]
     teacher = teacher if teacher is not None else grid.teacher
-    teacher_ckpt = None
-    if any(a.needs_teacher for a, _ in pending):
-        teacher_ckpt = prepare_teacher(cfg, out_dir, teacher, progress)
-        teacher_scores(teacher_ckpt, cfg, out_dir, datasets, progress)
+    teacher_ckpt = prepare_teacher(cfg, out_dir, teacher, progress) if any(a.needs_teacher for a in grid.arms) else None
+    digest, data = teacher_digest(teacher_ckpt), data_key(cfg.data_dir)
+    write_json_atomic({"arms": [a.to_dict() for a in grid.arms], "seeds": grid.seeds, "baseline": grid.baseline,
+                       "source": grid.source, "config": cfg.to_dict(), "teacher": digest, "data": data,
+                       "machine": machine_info()}, out_dir / "grid.json")
+    if teacher_ckpt is not None:
+        tqdm.write(f"teacher {short(digest)} ({teacher_ckpt}), data {data}")
+        teacher_scores(teacher_ckpt, digest, cfg, out_dir, datasets, progress)
+
+    def fingerprint(arm: Arm, seed: int) -> Fingerprint:
+        return Fingerprint.of(arm.config(cfg, seed), digest if arm.needs_teacher else None, data)
+
+    todo = [(a, s) for a in grid.arms for s in grid.seeds]
+    done = [(a, s) for a, s in todo if _reusable(run_dir(out_dir, a.name, s), fingerprint(a, s))]
+    pending = [(a, s) for a, s in todo if (a, s) not in done]
     trained: list[tuple[str, int]] = []
     bar = tqdm(total=len(todo), initial=len(done), desc="ablation", unit="run", disable=not progress)
     for arm, seed in pending:
         bar.set_postfix_str(f"{arm.name} seed {seed}")
-        run_one(arm, seed, cfg, out_dir, teacher_ckpt, datasets, progress)
+        run_one(arm, seed, cfg, out_dir, teacher_ckpt, fingerprint(arm, seed), datasets, progress)
         trained.append((arm.name, seed))
         refresh_tables(out_dir, grid)
         bar.update(1)
     bar.close()
     runs, summary = refresh_tables(out_dir, grid)
     return AblationResult(out_dir, runs, summary, trained, [(a.name, s) for a, s in done], teacher_ckpt)
+
+
+def _reusable(rdir: Path, fingerprint: Fingerprint) -> bool:
+    """Is the run in ``rdir`` (finished or interrupted) this experiment? A finished run of another is
+    set aside, an interrupted one too (its ``last.pt`` would be resumed); the decision is printed."""
+    marker, last = rdir / MARKER, rdir / "last.pt"
+    if not marker.is_file() and not last.is_file():
+        return False
+    recorded = read_fingerprint(marker if marker.is_file() else last)
+    differs = fingerprint.differences(None) if recorded is None else recorded.differences(fingerprint)
+    if not differs:
+        return marker.is_file()
+    moved = set_aside(rdir)
+    tqdm.write(f"{rdir} is another experiment (recorded -> now: {'; '.join(differs[:4])}"
+               f"{' ...' if len(differs) > 4 else ''}): moved to {moved.relative_to(rdir.parent)}, training it again")
+    return False

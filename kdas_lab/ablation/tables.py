@@ -5,7 +5,9 @@ Layout of an ablation directory ``DIR``::
     DIR/grid.json                      the arms, seeds and base config of the latest invocation
     DIR/teacher/...                    the teacher trained once (absent when --teacher is given)
     DIR/runs/<arm>/seed<k>/            the trainer's output for one (arm, seed)
-    DIR/runs/<arm>/seed<k>/metrics.json  written last: its presence marks the run finished
+    DIR/runs/<arm>/seed<k>/metrics.json  written last: its presence marks the run finished; it records
+                                       the run's fingerprint (kdas_lab.store.fingerprint)
+    DIR/runs/<arm>/replaced/seed<k>.<n>/  a run of another fingerprint, set aside before training again
     DIR/runs.csv                       tidy: arm, seed, dataset, metric, value
     DIR/summary.csv                    arm x dataset x metric statistics (see ``stats.summarise``)
 
@@ -21,6 +23,8 @@ import pandas as pd
 
 from kdas_lab.ablation.stats import RUN_COLUMNS, check_runs
 from kdas_lab.atomic import write_json_atomic
+from kdas_lab.models import read_checkpoint
+from kdas_lab.store import Fingerprint
 
 MARKER = "metrics.json"
 
@@ -37,10 +41,34 @@ def write_marker(directory: Path, arm: str, seed: int, records: list[dict], info
     return write_json_atomic({"arm": arm, "seed": int(seed), "records": records, **info}, directory / MARKER)
 
 
-def read_marker(path: Path) -> pd.DataFrame:
-    """The tidy rows of one finished run; a damaged marker is an error naming the file."""
+def read_fingerprint(path: Path) -> Fingerprint | None:
+    """The fingerprint a run marker (``.json``) or checkpoint (``.pt``) records; None when it records none
+    or cannot be read (the run is then treated as another experiment)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text()) if path.suffix == ".json" else read_checkpoint(path, meta_only=True)
+    except (OSError, ValueError):
+        return None
+    return Fingerprint.from_dict(data.get("fingerprint")) if isinstance(data, dict) else None
+
+
+def set_aside(rdir: Path) -> Path:
+    """Move the run folder ``rdir`` to ``<arm>/replaced/<seed>.<n>`` (the first free n); returns the new path."""
+    target_dir = rdir.parent / "replaced"
+    target_dir.mkdir(exist_ok=True)
+    n = 1
+    while (target_dir / f"{rdir.name}.{n}").exists():
+        n += 1
+    return rdir.rename(target_dir / f"{rdir.name}.{n}")
+
+
+def read_marker(path: Path, arm: str | None = None, seed: int | None = None) -> pd.DataFrame:
+    """The tidy rows of one finished run; a damaged marker, or one of another (``arm``, ``seed``) than
+    its folder's, is an error naming the file."""
     try:
         data = json.loads(Path(path).read_text())
+        if arm is not None and (data["arm"], int(data["seed"])) != (arm, int(seed)):
+            raise ValueError(f"it records {data['arm']}/seed{data['seed']}, not {arm}/seed{seed} (copied?)")
         rows = [{"arm": data["arm"], "seed": int(data["seed"]), "dataset": r["dataset"],
                  "metric": r["metric"], "value": math.nan if r["value"] is None else float(r["value"])}
                 for r in data["records"]]

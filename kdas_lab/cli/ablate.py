@@ -8,6 +8,10 @@ Examples::
 
 Settings apply in this order, later wins: the profile (``--profile``, else the grid's
 ``profile``, else the preset's), the grid's ``set:`` block, then the command-line flags.
+
+A finished run is reused only when its fingerprint (config, teacher weights, data, profile) matches
+this invocation's; a run of another teacher or config is moved to ``runs/<arm>/replaced/`` and
+trained again (the decision is printed), so one study never mixes teachers.
 """
 from __future__ import annotations
 
@@ -88,12 +92,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    arms = "\n".join(f"  {a.name:16s} {a.description}" for a in ARMS.values())
     p = sub.add_parser("ablate", help="train every arm x seed (resumable) and tabulate with CIs",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=f"registered arms:\n{arms}")
     src = p.add_argument_group("what to run")
     src.add_argument("--preset", choices=list(PRESETS), default=None,
-                     help="built-in grid: fast (2 arms, CI-sized), laptop (the CPU KDAS study: 6 arms x 3 "
-                          "seeds), laptop-scarce (no-KD / KDAS / KD with 10%% of the masks), course, paper")
+                     help="built-in grid: " + "; ".join(f"{name} ({p['about']})" for name, p in PRESETS.items()))
     src.add_argument("--grid", type=Path, default=None, help="YAML grid (see configs/ablation_example.yaml)")
     src.add_argument("--arms", default=None,
                      help=f"comma-separated arms (the grid's or registered) replacing the grid's list; "

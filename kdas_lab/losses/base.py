@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .structure import boundary_weight, structure_loss
+from .targets import TARGET_MODES, build_targets, teacher_probability
 
 
 class LossOutput(NamedTuple):
@@ -52,6 +53,14 @@ def seg_both_heads(student: Any, mask: torch.Tensor, legacy_bce: bool = False,
             + structure_loss(student.p2, mask, legacy_bce, weight=weight))
 
 
+def seg_on_targets(student: Any, teacher: Any, mask: torch.Tensor, labelled: torch.Tensor | None,
+                   mode: str, mix_lambda: float, legacy_bce: bool = False) -> torch.Tensor:
+    """The segmentation loss of both heads against :func:`build_targets` (scalar)."""
+    prob = None if mode == "mask" else teacher_probability(detach_tree(teacher))  # (B, 1, H, W)
+    targets, used = build_targets(mode, mask, prob, labelled, mix_lambda)
+    return seg_both_heads(student, targets, legacy_bce, used)
+
+
 class _Heads(NamedTuple):
     p1: torch.Tensor
     p2: torch.Tensor
@@ -81,18 +90,25 @@ class DistillationLoss(nn.Module):
     """Base class: ``total = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * term``.
 
     Subclasses implement ``distill_term(student, teacher) -> (term, components)`` where ``teacher``
-    is already detached and ``components`` names the (unweighted) parts of ``term``.
+    is already detached and ``components`` names the (unweighted) parts of ``term``. ``targets``
+    (:data:`~kdas_lab.losses.targets.TARGET_MODES`; ``"mask"`` = the method as published) sets what the
+    segmentation part compares against, e.g. ``"mix"`` for KDAS terms on top of mixed targets.
     """
 
     needs_teacher = True
     name = "distill"
 
-    def __init__(self, alpha: float = 0.3, legacy_bce: bool = False):
+    def __init__(self, alpha: float = 0.3, legacy_bce: bool = False, targets: str = "mask",
+                 mix_lambda: float = 0.5):
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"{type(self).__name__}: alpha must be in [0, 1], got {alpha}")
+        if targets not in TARGET_MODES:
+            raise ValueError(f"{type(self).__name__}: targets must be one of {', '.join(TARGET_MODES)}, "
+                             f"got {targets!r}")
         self.alpha = float(alpha)
         self.legacy_bce = legacy_bce
+        self.targets, self.mix_lambda = targets, float(mix_lambda)
 
     def distill_term(self, student: Any, teacher: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
@@ -105,7 +121,7 @@ class DistillationLoss(nn.Module):
     def _seg_and_term(self, student, teacher, mask, labelled):
         if teacher is None:
             raise ValueError(f"loss {self.name!r} needs the teacher's outputs; got teacher=None")
-        seg = seg_both_heads(student, mask, self.legacy_bce, labelled)
+        seg = seg_on_targets(student, teacher, mask, labelled, self.targets, self.mix_lambda, self.legacy_bce)
         term, parts = self.distill_term(student, detach_tree(teacher))
         return seg, term, parts
 
@@ -132,4 +148,5 @@ class DistillationLoss(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, legacy_bce={self.legacy_bce}"
+        targets = "" if self.targets == "mask" else f", targets={self.targets}, mix_lambda={self.mix_lambda}"
+        return f"alpha={self.alpha}, legacy_bce={self.legacy_bce}{targets}"

@@ -2,11 +2,10 @@
 from ``cfg`` (the ``cfg.extra`` keys it reads are listed in :mod:`kdas_lab.losses`)."""
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
+from kdas_lab.config import Config
 from kdas_lab.losses.at import ATLoss
 from kdas_lab.losses.base import SegOnlyLoss
 from kdas_lab.losses.cwd import CWDLoss
@@ -15,8 +14,11 @@ from kdas_lab.losses.fitnet import FitNetLoss
 from kdas_lab.losses.kd import KDLoss
 from kdas_lab.losses.kdas import KDAS_MODES, KDASLoss
 from kdas_lab.losses.skd import SKDLoss
+from kdas_lab.losses.teacher_targets import TeacherTargetLoss
 
-LOSS_METHODS = ("none", "kdas", "kdas-official", "kd", "at", "cwd", "skd", "dist", "fitnet")
+LOSS_METHODS = ("none", "kdas", "kdas-official", "kd", "at", "cwd", "skd", "dist", "fitnet", "targets")
+# methods whose segmentation part can read the teacher-built targets of cfg.targets
+TARGET_METHODS = ("targets", "kdas")
 
 
 def stage_widths(model: nn.Module) -> tuple[int, ...]:
@@ -50,7 +52,8 @@ def _fitnet(extra: dict, student: nn.Module | None, teacher: nn.Module | None, c
     return loss.to(param.device) if param is not None else loss
 
 
-def create_loss(method: str, cfg: Any, student: nn.Module | None = None, teacher: nn.Module | None = None) -> nn.Module:
+def create_loss(method: str, cfg: Config, student: nn.Module | None = None,
+                teacher: nn.Module | None = None) -> nn.Module:
     """The training objective named ``method`` (one of ``LOSS_METHODS``) configured from ``cfg``.
 
     ``student`` / ``teacher`` models are only needed by ``fitnet`` (adapter widths; the adapter is
@@ -59,17 +62,26 @@ def create_loss(method: str, cfg: Any, student: nn.Module | None = None, teacher
     """
     if method not in LOSS_METHODS:
         raise ValueError(f"unknown loss method {method!r}; valid methods: {', '.join(LOSS_METHODS)}")
+    targets = cfg.targets
+    if method == "targets" and targets == "mask":
+        raise ValueError("method 'targets' needs cfg.targets = pseudo, pseudo_soft or mix "
+                         "(the teacher's answers as targets)")
+    if targets != "mask" and method not in TARGET_METHODS:
+        raise ValueError(f"targets={targets!r} applies to the methods {', '.join(TARGET_METHODS)}, not {method!r}")
     extra = dict(cfg.extra or {})
     common = {"alpha": float(cfg.alpha), "legacy_bce": bool(cfg.legacy_bce)}
     temperature = float(cfg.temperature)
     if method == "none":
         return SegOnlyLoss(legacy_bce=bool(cfg.legacy_bce))
+    if method == "targets":
+        return TeacherTargetLoss(mode=targets, mix_lambda=float(cfg.mix_lambda), legacy_bce=common["legacy_bce"])
     if method in KDAS_MODES:
         return KDASLoss(mode=method, temperature=temperature, alpha=common["alpha"],
                         legacy_bce=True if method == "kdas-official" else common["legacy_bce"],
                         at_weight=float(extra.get("at_weight", 1.0)), sgm_weight=float(extra.get("sgm_weight", 1.0)),
                         sgm_space=str(extra.get("sgm_space", "logits")),
-                        sgm_heads=cfg.sgm_heads if method == "kdas" else "both")
+                        sgm_heads=cfg.sgm_heads if method == "kdas" else "both",
+                        targets=targets, mix_lambda=float(cfg.mix_lambda))
     if method == "kd":
         return KDLoss(temperature=temperature, **common)
     if method == "dist":

@@ -78,14 +78,15 @@ class KDASLoss(DistillationLoss):
 
     Formula, source and shapes: see the module docstring. ``legacy_bce=None`` picks the mode's
     default (``False`` for ``kdas``, ``True`` for ``kdas-official``). ``at_weight`` / ``sgm_weight``
-    scale ``L_AT`` / ``L_SGM`` inside the alpha part (ablations; 1.0 = the method).
+    scale ``L_AT`` / ``L_SGM`` inside the alpha part (ablations; 1.0 = the method). ``targets`` /
+    ``mix_lambda``: the segmentation part's targets (:class:`DistillationLoss`; a variant unless ``"mask"``).
     """
 
     teacher_fields = ("p1", "p2")  # what it reads of the teacher output (a teacher cache serves these)
 
     def __init__(self, mode: str = "kdas", temperature: float = 2.0, alpha: float = 0.3,
                  legacy_bce: bool | None = None, at_weight: float = 1.0, sgm_weight: float = 1.0,
-                 sgm_space: str = "logits", sgm_heads: str = "both"):
+                 sgm_space: str = "logits", sgm_heads: str = "both", targets: str = "mask", mix_lambda: float = 0.5):
         if mode not in KDAS_MODES:
             raise ValueError(f"KDASLoss: unknown mode {mode!r}; valid modes: {', '.join(KDAS_MODES)}")
         if sgm_space not in SGM_SPACES or (sgm_space != "logits" and mode != "kdas"):
@@ -97,7 +98,10 @@ class KDASLoss(DistillationLoss):
         if temperature <= 0:
             raise ValueError(f"KDASLoss: temperature must be > 0, got {temperature}")
         official = mode == "kdas-official"
-        super().__init__(alpha=alpha, legacy_bce=official if legacy_bce is None else bool(legacy_bce))
+        if targets != "mask" and mode != "kdas":
+            raise ValueError(f"KDASLoss: targets {targets!r} only with mode 'kdas' (kdas-official is as published)")
+        super().__init__(alpha=alpha, legacy_bce=official if legacy_bce is None else bool(legacy_bce),
+                         targets=targets, mix_lambda=mix_lambda)
         self.mode = mode
         self.name = mode
         self.temperature = float(temperature)

@@ -9,13 +9,15 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import torch
 
 from kdas_lab.config import Config
 from kdas_lab.losses import create_loss
-from kdas_lab.models import create_model
+from kdas_lab.models import create_model, read_checkpoint
 from kdas_lab.runtime import resolve_device, seed_everything
+from kdas_lab.store.fingerprint import Fingerprint, data_key, resume_refusal, state_dict_sha256
 from kdas_lab.train import run_guard
 from kdas_lab.train.builders import build_loaders, is_distilling, load_teacher
 from kdas_lab.train.distributed import DistInfo, cleanup, init_distributed
@@ -71,12 +73,26 @@ def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None
             loss = create_loss(method, cfg, student=student, teacher=teacher_model)
         if getattr(loss, "needs_teacher", False) and teacher_model is None:
             raise ValueError(f"method {method!r} distils from a teacher: pass --teacher CKPT")
-        loaders = build_loaders(cfg, info, device, distilling=is_distilling(teacher_model, loss))
+        distilling = is_distilling(teacher_model, loss)
+        fingerprint = Fingerprint.of(cfg, state_dict_sha256(teacher_model) if distilling else None,
+                                     data_key(cfg.data_dir))
+        if resume:
+            _check_resume_origin(Path(out_dir) / "last.pt", fingerprint, set(allow_change))
+        loaders = build_loaders(cfg, info, device, distilling=distilling)
         trainer = Trainer(cfg, out_dir=out_dir, student=student, loss=loss, device=device, loaders=loaders,
-                          teacher=teacher_model, info=info, method=method, show_progress=show_progress)
+                          teacher=teacher_model, info=info, method=method, show_progress=show_progress,
+                          fingerprint=fingerprint)
         return trainer.fit(resume=resume, stop_after=stop_after)
     finally:
         cleanup(info)
+
+
+def _check_resume_origin(last: Path, fingerprint: Fingerprint, allow: set[str]) -> None:
+    """Refuse to resume ``last`` with another teacher or other data than it was trained with."""
+    recorded = Fingerprint.from_dict(read_checkpoint(last, meta_only=True).get("fingerprint"))
+    why = resume_refusal(recorded, fingerprint, allow)
+    if why is not None:
+        raise run_guard.RunFolderError(f"--resume {last}: {why}")
 
 
 def train_teacher(cfg: Config, out_dir, *, resume: bool = False, **kwargs) -> TrainResult:

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from kdas_lab.config import Config
 from kdas_lab.data import PolypDataset, layout, train_val_split
 from kdas_lab.data.io import DataError
+from kdas_lab.data.sampling import LabelledShareSampler
 from kdas_lab.data.split import labelled_subset
 from kdas_lab.models import load_model
 from kdas_lab.train.distributed import DistInfo
@@ -33,7 +34,7 @@ class Loaders(NamedTuple):
     train: DataLoader
     val: DataLoader | None
     generator: torch.Generator  # the train loader's shuffling generator (also draws dihedral views)
-    sampler: object | None  # DistributedSampler under DDP, RandomSampler for label-scarce runs, else None
+    sampler: object | None  # DistributedSampler under DDP, a label-scarce run's (batch) sampler, else None
     labelled: list[str]  # the stems whose masks the segmentation loss may read
 
 
@@ -49,7 +50,9 @@ def build_loaders(cfg: Config, info: DistInfo, device: torch.device, distilling:
     selection. With ``cfg.labelled_fraction < 1`` only ``labelled_stems`` (a seeded subset of the
     training stems) may give masks: a distilling run still sees every training image (the trainer
     masks the segmentation loss), a teacher-free run sees the labelled images only, drawn with
-    replacement to the full set's epoch length (equal steps, equal compute).
+    replacement to the full set's epoch length (equal steps, equal compute). A distilling run with
+    ``cfg.labelled_per_batch`` draws that many labelled images into every batch
+    (:class:`~kdas_lab.data.sampling.LabelledShareSampler`).
     """
 
     folder = train_folder(cfg)
@@ -64,16 +67,25 @@ def build_loaders(cfg: Config, info: DistInfo, device: torch.device, distilling:
     train_ds = PolypDataset(folder, cfg.image_size, augment=cfg.augment and cfg.augment_mode == "random",
                             stems=labelled if scarce_no_teacher else train_stems, cache_dir=cache_dir)
     generator = torch.Generator().manual_seed(cfg.seed)
-    sampler = None
+    sampler, batch_sampler = None, None
     if info.enabled:
         sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank,
                                      shuffle=True, seed=cfg.seed)
     elif scarce_no_teacher:
         sampler = RandomSampler(train_ds, replacement=True, num_samples=len(train_stems), generator=generator)
+    elif cfg.labelled_per_batch is not None and len(labelled) < len(train_stems):
+        is_labelled = set(labelled)
+        index = {s: i for i, s in enumerate(train_ds.stems)}
+        batch_sampler = sampler = LabelledShareSampler(
+            [index[s] for s in labelled], [index[s] for s in train_ds.stems if s not in is_labelled],
+            cfg.batch_size, cfg.labelled_per_batch, generator)
     common = dict(num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
                   persistent_workers=False)
-    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                              generator=generator, drop_last=cfg.drop_last, **common)
+    if batch_sampler is not None:
+        train_loader = DataLoader(train_ds, batch_sampler=batch_sampler, generator=generator, **common)
+    else:
+        train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                                  generator=generator, drop_last=cfg.drop_last, **common)
     val_loader = None
     if val_stems:
         val_ds = PolypDataset(folder, cfg.image_size, augment=False, stems=val_stems, cache_dir=cache_dir)

@@ -24,6 +24,7 @@ from kdas_lab.data.views import apply_views, draw_views
 from kdas_lab.evaluation.inference import predict_probs
 from kdas_lab.metrics import mean_dice
 from kdas_lab.models import read_checkpoint, save_checkpoint
+from kdas_lab.store.fingerprint import Fingerprint
 from kdas_lab.train import builders, compiled, device_data, numerics, teacher_cache
 from kdas_lab.train.budget import out_of_time
 from kdas_lab.train.distributed import DistInfo, all_reduce_mean_, barrier
@@ -64,8 +65,10 @@ class Trainer:
 
     def __init__(self, cfg: Config, *, out_dir, student: torch.nn.Module, loss: torch.nn.Module,
                  device: torch.device, loaders: builders.Loaders, teacher: torch.nn.Module | None = None,
-                 info: DistInfo = DistInfo(), method: str = "none", show_progress: bool = True):
+                 info: DistInfo = DistInfo(), method: str = "none", show_progress: bool = True,
+                 fingerprint: Fingerprint | None = None):
         self.cfg, self.out_dir, self.device, self.info, self.method = cfg, Path(out_dir), device, info, method
+        self.fingerprint = fingerprint  # what made this run (kdas_lab.store), recorded in every checkpoint
         self.model, self.teacher, self.loss = student.to(device), teacher, loss.to(device)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         if cfg.channels_last:
@@ -221,6 +224,8 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def _save(self, path: Path, epoch: int, val: float, full: bool) -> None:
         extra: dict[str, Any] = {"method": self.method, "step": self.step, "world_size": self.info.world_size}
+        if self.fingerprint is not None:
+            extra["fingerprint"] = self.fingerprint.to_dict()
         if self.cfg.extra.get("provenance"):  # how the course made this run (kdas_lab.course)
             extra["provenance"] = self.cfg.extra["provenance"]
         if full:

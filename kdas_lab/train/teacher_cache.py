@@ -30,6 +30,7 @@ from kdas_lab.atomic import atomic_path, write_text_atomic
 from kdas_lab.data import PolypDataset
 from kdas_lab.data.cache import cache_key
 from kdas_lab.data.views import N_VIEWS, apply_view
+from kdas_lab.store.fingerprint import state_dict_sha256
 
 FORMAT = 1
 CACHED_FIELDS = ("p1", "p2")
@@ -38,16 +39,6 @@ CACHED_FIELDS = ("p1", "p2")
 class CachedTeacherOutput(NamedTuple):
     p1: torch.Tensor  # (B, 1, s, s) float32 logits
     p2: torch.Tensor  # (B, 1, s, s) float32 logits
-
-
-def state_dict_sha256(model: torch.nn.Module) -> str:
-    """sha256 over the names, dtypes, shapes and bytes of ``model.state_dict()``."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def unavailable_reason(cfg, loss: torch.nn.Module, distilling: bool, distributed: bool = False) -> str | None:
