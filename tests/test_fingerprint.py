@@ -8,10 +8,9 @@ import torch
 
 from kdas_lab.ablation import run_ablation
 from kdas_lab.ablation.arms import Grid, get_arm
-from kdas_lab.ablation.tables import read_fingerprint
 from kdas_lab.config import Config
 from kdas_lab.models import create_model
-from kdas_lab.store import Fingerprint, data_key, short, state_dict_sha256
+from kdas_lab.store import Fingerprint, data_key, read_fingerprint, short, state_dict_sha256
 from kdas_lab.train import distill, train_teacher
 from kdas_lab.train.run_guard import RunFolderError
 

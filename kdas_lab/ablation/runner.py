@@ -29,14 +29,14 @@ from tqdm.auto import tqdm
 
 from kdas_lab.ablation.arms import Arm, Grid, check_methods
 from kdas_lab.ablation.stats import RUN_COLUMNS, summarise
-from kdas_lab.ablation.tables import MARKER, read_fingerprint, read_marker, run_dir, set_aside, write_marker
+from kdas_lab.ablation.tables import MARKER, read_marker, run_dir, write_marker
 from kdas_lab.atomic import write_csv_atomic, write_json_atomic
 from kdas_lab.config import Config
 from kdas_lab.data.layout import data_root
 from kdas_lab.evaluation import evaluate_model
 from kdas_lab.models import load_model
 from kdas_lab.runtime import machine_info, resolve_device
-from kdas_lab.store import Fingerprint, data_key, short, state_dict_sha256
+from kdas_lab.store import Fingerprint, data_key, read_fingerprint, set_aside, short, state_dict_sha256
 from kdas_lab.train import train_model, train_teacher
 
 

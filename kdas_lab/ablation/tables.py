@@ -23,8 +23,6 @@ import pandas as pd
 
 from kdas_lab.ablation.stats import RUN_COLUMNS, check_runs
 from kdas_lab.atomic import write_json_atomic
-from kdas_lab.models import read_checkpoint
-from kdas_lab.store import Fingerprint
 
 MARKER = "metrics.json"
 
@@ -39,27 +37,6 @@ def write_marker(directory: Path, arm: str, seed: int, records: list[dict], info
         if set(r) != {"dataset", "metric", "value"}:
             raise ValueError(f"run {arm}/seed{seed}: record {r} must have exactly dataset, metric, value")
     return write_json_atomic({"arm": arm, "seed": int(seed), "records": records, **info}, directory / MARKER)
-
-
-def read_fingerprint(path: Path) -> Fingerprint | None:
-    """The fingerprint a run marker (``.json``) or checkpoint (``.pt``) records; None when it records none
-    or cannot be read (the run is then treated as another experiment)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text()) if path.suffix == ".json" else read_checkpoint(path, meta_only=True)
-    except (OSError, ValueError):
-        return None
-    return Fingerprint.from_dict(data.get("fingerprint")) if isinstance(data, dict) else None
-
-
-def set_aside(rdir: Path) -> Path:
-    """Move the run folder ``rdir`` to ``<arm>/replaced/<seed>.<n>`` (the first free n); returns the new path."""
-    target_dir = rdir.parent / "replaced"
-    target_dir.mkdir(exist_ok=True)
-    n = 1
-    while (target_dir / f"{rdir.name}.{n}").exists():
-        n += 1
-    return rdir.rename(target_dir / f"{rdir.name}.{n}")
 
 
 def read_marker(path: Path, arm: str | None = None, seed: int | None = None) -> pd.DataFrame:

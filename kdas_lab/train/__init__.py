@@ -15,9 +15,9 @@ import torch
 
 from kdas_lab.config import Config
 from kdas_lab.losses import create_loss
-from kdas_lab.models import create_model, read_checkpoint
+from kdas_lab.models import create_model
 from kdas_lab.runtime import resolve_device, seed_everything
-from kdas_lab.store.fingerprint import Fingerprint, data_key, resume_refusal, state_dict_sha256
+from kdas_lab.store import Fingerprint, data_key, read_fingerprint, resume_refusal, state_dict_sha256
 from kdas_lab.train import run_guard
 from kdas_lab.train.builders import build_loaders, is_distilling, load_teacher
 from kdas_lab.train.distributed import DistInfo, cleanup, init_distributed
@@ -89,8 +89,7 @@ def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None
 
 def _check_resume_origin(last: Path, fingerprint: Fingerprint, allow: set[str]) -> None:
     """Refuse to resume ``last`` with another teacher or other data than it was trained with."""
-    recorded = Fingerprint.from_dict(read_checkpoint(last, meta_only=True).get("fingerprint"))
-    why = resume_refusal(recorded, fingerprint, allow)
+    why = resume_refusal(read_fingerprint(last), fingerprint, allow)
     if why is not None:
         raise run_guard.RunFolderError(f"--resume {last}: {why}")
 
