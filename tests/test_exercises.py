@@ -275,3 +275,24 @@ def test_student_copies_carry_no_solution_comments_and_no_widget_state(tmp_path)
         nb = nbformat.read(committed, 4)
         assert "widgets" not in nb.metadata, committed.name
         assert not any("# solution" in c.source.lower() for c in nb.cells if c.cell_type == "code"), committed.name
+
+
+def test_every_exercise_is_checked_and_every_prediction_has_an_answer_cell():
+    """No pre-solved "verify" cells: each **E<n>** has a solution region and a checker call; each
+    "Predict first" prompt is followed by an answer cell whose key the student copy blanks."""
+    import re
+
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        cells = nbformat.read(path, 4).cells
+        for i, cell in enumerate(cells):
+            if cell.cell_type != "markdown":
+                continue
+            if re.search(r"\*\*E\d+", cell.source):
+                kind = re.search(r"\*\*E\d+ \((write|question)\)\.\*\*", cell.source)
+                assert kind, f"{path.name} cell {i}: an exercise that is neither write nor question"
+                code = next(c for c in cells[i + 1:] if c.cell_type == "code")
+                assert BEGIN in code.source and "check_" in code.source, f"{path.name} cell {i}: no checked solution"
+            if "Predict first:" in cell.source:
+                answer = cells[i + 1]
+                ok = answer.cell_type == "markdown" and "Your prediction" in answer.source and BEGIN in answer.source
+                assert ok, f"{path.name} cell {i}: no answer cell after the prediction prompt"
