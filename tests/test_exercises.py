@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from kdas_lab import exercises as ex
 from kdas_lab.exercises.__main__ import main
-from kdas_lab.exercises.student import BEGIN, END, clear_solutions, make_student
+from kdas_lab.exercises.student import BEGIN, END, StudentError, clear_solutions, make_student
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -52,6 +52,35 @@ def paired(arm, base, z=None):
     return d.mean(), d.mean() - half, d.mean() + half
 
 
+def kl_batchmean_rows(a_s, a_t, t):  # the PyTorch idiom, rows as samples: right
+    s_len = a_s.shape[-1]
+    log_s = F.log_softmax(a_s / t, dim=-1).reshape(-1, s_len)
+    return t * t * F.kl_div(log_s, F.softmax(a_t / t, dim=-1).reshape(-1, s_len), reduction="batchmean")
+
+
+def kl_batchmean_4d(a_s, a_t, t):  # batchmean on (B, C, S, S): divides by B only
+    return t * t * F.kl_div(F.log_softmax(a_s / t, dim=-1), F.softmax(a_t / t, dim=-1), reduction="batchmean")
+
+
+def row_entropy(q):
+    return float(-torch.special.xlogy(q, q).sum(-1).mean())
+
+
+def paired_spelled(arm, base):  # pandas aligns by seed; a dict of numpy floats: accepted
+    d = (arm - base).dropna()
+    half = float(__import__("scipy").stats.t.ppf(0.975, len(d) - 1) * d.std() / len(d) ** 0.5)
+    return {"mean": np.float64(d.mean()), "ci": np.array([d.mean() - half, d.mean() + half])}
+
+
+def paired_positional(arm, base):
+    d = arm.to_numpy() - base.to_numpy()[: len(arm)]
+    return d.mean(), d.mean() - 0.01, d.mean() + 0.01
+
+
+def dice_curve_linspace(levels, gt):
+    return np.array([dice(levels / 255 >= t, gt) for t in np.linspace(1, 0, 256)])
+
+
 def dice_curve(levels, gt, strict=False):
     out = []
     for t in np.arange(255, -1, -1):
@@ -72,14 +101,62 @@ def dice_curve(levels, gt, strict=False):
     (ex.check_paired_interval, paired, lambda a, b: paired(a, b, z=1.96), "Student's t"),
     (ex.check_paired_interval, paired, lambda a, b: (a.mean() - b.mean(), 0, 1), "pair by seed"),
     (ex.check_dice_curve, dice_curve, lambda lv, g: dice_curve(lv, g, strict=True), ">= t"),
+    (ex.check_dice_curve, dice_curve, dice_curve_linspace, "linspace"),
+    (ex.check_attention_term, kl_batchmean_rows, kl_batchmean_4d, "batchmean"),
+    (ex.check_attention_term, att_term, lambda s, t, T: T * T * F.kl_div(
+        F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction="mean"), 'reduction="mean"'),
+    (ex.check_paired_interval, paired_spelled, paired_positional, "by position"),
+    (ex.check_paired_mean, lambda a, b: (a - b).mean(), lambda a, b: np.mean(a.values - b.values[:4]), "by position"),
+    (ex.check_paired_mean, lambda a, b: float((a - b).dropna().mean()), lambda a, b: a.mean() - b.mean(),
+     "pair by seed"),
+    (ex.check_polyp_area, lambda m: m.sum() / m.size, lambda m: 100 * m.mean(), "percentage"),
+    (ex.check_polyp_area, lambda m: float(np.mean(m)), lambda m: m.sum(), "number of pixels"),
+    (ex.check_row_entropy, row_entropy, lambda q: float(-(q * q.log()).sum(-1).mean()), "xlogy"),
+    (ex.check_row_entropy, row_entropy, lambda q: row_entropy(q) / math.log(2), "natural log"),
+    (ex.check_row_attention, lambda p: F.scaled_dot_product_attention(p, p, p), lambda p: p, None),
+    (ex.check_mean_std, lambda v: (v.mean(), v.std()), lambda v: (v.mean(), np.std(v.to_numpy())), "ddof=1"),
+    (ex.check_dataset_dice, lambda c: (c.mean(), c.mean(0).max()), lambda c: (c.mean(), c.max(1).mean()),
+     "image-averaged"),
 ])
+@pytest.mark.filterwarnings("ignore:reduction:UserWarning")  # F.kl_div's own warning about "mean"
 def test_checkers_accept_the_right_answer_and_explain_a_wrong_one(check, right, wrong, hint, capsys):
     check(right)
     out = capsys.readouterr().out
     assert "correct" in out and "exact:" in out and "maxdiff:" in out
-    with pytest.raises(ex.ExerciseError, match=hint):
+    with pytest.raises(ex.ExerciseError, match=hint or "not yet right"):
         check(wrong)
     assert "approximate: False" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer, ok, hint", [
+    (16_768, True, None), (16_384, False, "channel attention"), (384, False, "Translayers"),
+    (25_107_604 - 3_650_740, False, "backbones"), ("a lot", False, "one number"),
+])
+def test_decoder_difference_question(answer, ok, hint, capsys):
+    if ok:
+        ex.check_decoder_difference(answer)
+        assert "correct" in capsys.readouterr().out
+    else:
+        with pytest.raises(ex.ExerciseError, match=hint):
+            ex.check_decoder_difference(answer)
+
+
+def test_squeezed_shapes_question(capsys):
+    ex.check_squeezed_shapes({4: (4, 8, 8), 1: torch.Size([8, 8])}, 8)
+    assert "correct" in capsys.readouterr().out
+    with pytest.raises(ex.ExerciseError, match="batch dim too"):
+        ex.check_squeezed_shapes({4: (4, 8, 8), 1: (1, 8, 8)}, 8)
+    with pytest.raises(ex.ExerciseError, match="dict"):
+        ex.check_squeezed_shapes((8, 8), 8)
+
+
+def test_paired_checkers_explain_crashes_and_wrong_shapes():
+    with pytest.raises(ex.ExerciseError, match="seeds both"):  # KeyError on seed 4: a hint, not a traceback
+        ex.check_paired_interval(lambda a, b: paired(b, a.loc[b.index]))
+    with pytest.raises(ex.ExerciseError, match="by position"):  # numpy broadcast error (4 vs 5 seeds)
+        ex.check_paired_mean(lambda a, b: (a.to_numpy() - b.to_numpy()).mean())
+    with pytest.raises(ex.ExerciseError, match="3 numbers"):
+        ex.check_paired_interval(lambda a, b: (a - b).mean())
 
 
 def test_cmp_reports_shape_mismatch(capsys):
@@ -130,3 +207,92 @@ def test_committed_student_copies_are_up_to_date(tmp_path):
         assert [c.source for c in fresh.cells] == [c.source for c in kept.cells], (
             f"notebooks/student/{name} is stale: regenerate it with python -m kdas_lab.exercises make-student "
             "notebooks --out notebooks/student")
+
+
+def _course(folder: Path, cells: list[str], name: str = "a.ipynb", widgets: bool = False) -> Path:
+    """A tiny solved notebook: one code cell per source."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    if widgets:
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+        nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "x"}, "text/plain": "VBox()"})]
+    nbformat.write(nb, folder / name)
+    return folder / name
+
+
+SOLVED = f"x = 1  # solution: one\n# Solution: a whole line\n{BEGIN}\ny = 2\n{END}"
+
+
+def test_make_student_refuses_the_source_folder_and_overwrites_nothing(tmp_path, capsys):
+    path = _course(tmp_path / "nb", [SOLVED])
+    before = path.read_bytes()
+    for out in (tmp_path / "nb", tmp_path / "nb" / ".." / "nb"):
+        assert main(["make-student", str(tmp_path / "nb"), "--out", str(out)]) != 0
+        err = capsys.readouterr().err
+        assert "source folder" in err and len(err.strip().splitlines()) == 1
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("bad, where", [
+    (f"{BEGIN}\nx = 1", "b.ipynb cell 1"),  # unclosed
+    (f"x\n{END}", "b.ipynb cell 1"),  # END without BEGIN
+    (f"{BEGIN}\n{BEGIN}\nx\n{END}\n{END}", "b.ipynb cell 1: nested"),
+    (f"x = 1  {BEGIN}\ny\n{END}", "b.ipynb cell 1"),  # a marker inside a line
+])
+def test_make_student_checks_every_notebook_before_writing_any(tmp_path, capsys, bad, where):
+    _course(tmp_path / "nb", [SOLVED])  # a.ipynb: fine, but must not be written either
+    _course(tmp_path / "nb", ["ok = 1", bad], name="b.ipynb")
+    assert main(["make-student", str(tmp_path / "nb"), "--out", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert where in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_make_student_one_line_errors_for_bad_json_and_a_missing_folder(tmp_path, capsys):
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / "broken.ipynb").write_text('{"cells": [')
+    assert main(["make-student", str(tmp_path / "nb"), "--out", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "broken.ipynb" in err and "JSON" in err and len(err.splitlines()) == 1
+    assert main(["make-student", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "missing" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(StudentError):
+        make_student(tmp_path / "missing", tmp_path / "out")
+
+
+def test_student_copies_carry_no_solution_comments_and_no_widget_state(tmp_path):
+    _course(tmp_path / "nb", [SOLVED, "z = 3  # not a solution comment"], widgets=True)
+    assert make_student(tmp_path / "nb", tmp_path / "out") == {"a.ipynb": 1}
+    raw = (tmp_path / "out" / "a.ipynb").read_text()
+    student = nbformat.read(tmp_path / "out" / "a.ipynb", 4)
+    assert student.cells[0].source == "x = 1\n# YOUR CODE HERE\nraise NotImplementedError()"
+    assert student.cells[1].source == "z = 3  # not a solution comment"
+    assert "widgets" not in student.metadata and "widget-view" not in raw and "widget-state" not in raw
+    for committed in sorted((NOTEBOOKS / "student").glob("*.ipynb")):
+        nb = nbformat.read(committed, 4)
+        assert "widgets" not in nb.metadata, committed.name
+        assert not any("# solution" in c.source.lower() for c in nb.cells if c.cell_type == "code"), committed.name
+
+
+def test_every_exercise_is_checked_and_every_prediction_has_an_answer_cell():
+    """No pre-solved "verify" cells: each **E<n>** has a solution region and a checker call; each
+    "Predict first" prompt is followed by an answer cell whose key the student copy blanks."""
+    import re
+
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        cells = nbformat.read(path, 4).cells
+        for i, cell in enumerate(cells):
+            if cell.cell_type != "markdown":
+                continue
+            if re.search(r"\*\*E\d+", cell.source):
+                kind = re.search(r"\*\*E\d+ \((write|question)\)\.\*\*", cell.source)
+                assert kind, f"{path.name} cell {i}: an exercise that is neither write nor question"
+                code = next(c for c in cells[i + 1:] if c.cell_type == "code")
+                assert BEGIN in code.source and "check_" in code.source, f"{path.name} cell {i}: no checked solution"
+            if "Predict first:" in cell.source:
+                answer = cells[i + 1]
+                ok = answer.cell_type == "markdown" and "Your prediction" in answer.source and BEGIN in answer.source
+                assert ok, f"{path.name} cell {i}: no answer cell after the prediction prompt"

@@ -130,13 +130,13 @@ def test_figures_have_expected_panels():
     img = np.zeros((16, 16, 3), np.uint8)
     mask = np.zeros((16, 16), bool)
     mask[4:10, 4:10] = True
-    assert _n_axes(dp.plot_pairs([img] * 5, [mask] * 5, [str(i) for i in range(5)])) == 2 * 4 * 2
+    assert _n_axes(dp.plot_pairs([img] * 5, [mask] * 5, [str(i) for i in range(5)])) == 3 * 2 * 2  # 2 pairs a row
     assert _n_axes(dp.plot_boundary_weights(img, mask, np.ones((16, 16)))) == 4  # + colorbar
     assert _n_axes(dp.plot_gallery([img] * 2, [mask] * 2, [mask * 0.9] * 2, ["a", "b"])) == 6
     df = pd.DataFrame({"dataset": ["A", "A", "B"], "area": [0.1, 0.2, 0.3], "n_polyps": [1, 2, 1],
                        "height": [10, 10, 20], "width": [10, 12, 20]})
     assert _n_axes(dp.plot_dataset_stats(df)) == 3
-    assert _n_axes(ap.plot_query_attention(img, {"t": np.ones((2, 2)), "s": np.ones((4, 4))}, (0.5, 0.5))) == 3
+    assert _n_axes(ap.plot_query_attention(img, {"t": np.ones((2, 2)), "s": np.ones((4, 4))}, (0.5, 0.5))) == 4  # + bar
     assert _n_axes(ap.plot_matrices({"a": torch.eye(4), "b": np.eye(4)})) == 4
     assert _n_axes(ap.plot_temperatures({1.0: torch.eye(4), 2.0: torch.full((4, 4), 0.25)}, row=1)) == 3
     assert _n_axes(ap.plot_symmetrised({"teacher": torch.rand(1, 1, 4, 4), "student": torch.rand(4, 4)})) == 6
@@ -158,3 +158,31 @@ def test_polyp_count_bars_in_increasing_order():
     heights = [p.get_height() for p in fig.axes[1].patches]
     plt.close(fig)
     assert labels == ["0", "1", "2"] and heights == [0.25, 0.25, 0.5]
+
+
+def test_notebook_figures_fit_a_column():
+    """Every figure the notebooks draw is at most MAX_WIDTH inches wide; wide ones wrap into rows."""
+    from kdas_lab.ablation import plot_arms
+    from kdas_lab.viz.layout import MAX_WIDTH, fit_width, grid, panel_size
+
+    img = np.zeros((16, 16, 3), np.uint8)
+    mask = np.zeros((16, 16), bool)
+    df = pd.DataFrame({"dataset": ["A"], "area": [0.1], "n_polyps": [1], "height": [10], "width": [10]})
+    q = ap.plot_query_attention(img, {"t": np.full((2, 2), 0.25), "s": np.full((4, 4), 1 / 16)}, (0.5, 0.5))
+    assert q.axes[-1].get_ylabel() == "attention weight of a key"  # the colour bar says what it shows
+    temps = ap.plot_temperatures({t: torch.full((4, 4), 0.25) for t in (0.5, 1.0, 2.0, 4.0)}, row=1)
+    assert len([ax for ax in temps.axes if ax.get_visible() and ax.has_data()]) == 5  # 4 matrices + the curves
+    for fig in (dp.plot_pairs([img] * 4, [mask] * 4), dp.plot_dataset_stats(df), q, temps):
+        assert fig.get_size_inches()[0] <= MAX_WIDTH + 1e-9
+        plt.close(fig)
+    assert grid(5, 2.6) == (2, 3) and grid(2, 11.0) == (2, 1) and panel_size(5, 2.2, extra=1.2) < 2.2
+    summary = pd.DataFrame([{"arm": a, "dataset": d, "metric": "meanDic", "mean": 0.5, "std": 0.01, "diff": 0.0,
+                             "diff_ci_low": -0.01, "diff_ci_high": 0.01}
+                            for a in [f"arm{i}" for i in range(10)] for d in ("K", "C")])
+    fig = plot_arms(summary)
+    assert fig.get_size_inches()[0] > MAX_WIDTH  # 22 in as kdas_lab.ablation draws it
+    panels = list(fig.axes)
+    fit_width(fig)
+    width, height = fig.get_size_inches()
+    assert width <= MAX_WIDTH and height > 3.6 and fig.axes == panels  # the same panels, one above the other
+    assert panels[0].get_subplotspec().rowspan.start == 0 and panels[1].get_subplotspec().rowspan.start == 1

@@ -21,8 +21,9 @@ from kdas_lab.losses.row_attention import row_attention, row_kl, sgm_loss
 from kdas_lab.losses.structure import boundary_weight, weighted_bce
 from kdas_lab.metrics.functional import dice_curve, threshold_counts
 
-__all__ = ["ExerciseError", "cmp", "check_dice", "check_weighted_bce", "check_row_attention", "check_sgm",
-           "check_attention_term", "check_paired_interval", "check_dice_curve"]
+__all__ = ["ExerciseError", "cmp", "check_polyp_area", "check_dice", "check_weighted_bce", "check_decoder_difference",
+           "check_row_attention", "check_row_entropy", "check_sgm", "check_attention_term", "check_squeezed_shapes",
+           "check_mean_std", "check_paired_mean", "check_paired_interval", "check_dataset_dice", "check_dice_curve"]
 
 
 class ExerciseError(AssertionError):
@@ -56,7 +57,7 @@ def _friendly(check):
             return check(fn)
         except NotImplementedError:  # the blank exercise, as the student copy has it
             raise
-        except (TypeError, ValueError, RuntimeError, IndexError) as exc:
+        except (TypeError, ValueError, RuntimeError, IndexError, KeyError, AttributeError, ZeroDivisionError) as exc:
             raise ExerciseError(f"{check.__name__}: your function failed or returned the wrong type "
                                 f"({type(exc).__name__}: {exc})") from exc
     return wrapped
@@ -77,6 +78,35 @@ def _close(a, b) -> bool:
     return a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-4, atol=1e-6))
 
 
+def _numbers(result, n: int, what: str) -> list[float]:
+    """The learner's result flattened to ``n`` floats, however it is spelled (tuple, list, array,
+    Series, dict, nested); an :class:`ExerciseError` when it does not hold ``n`` numbers."""
+    flat: list = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif torch.is_tensor(x) or isinstance(x, np.ndarray):
+            flat.extend(np.asarray(x.detach().cpu() if torch.is_tensor(x) else x, dtype=float).ravel().tolist())
+        elif hasattr(x, "to_numpy"):  # pandas
+            walk(x.to_numpy())
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+        else:
+            flat.append(x)
+
+    walk(result)
+    try:
+        values = [float(v) for v in flat]
+    except (TypeError, ValueError) as exc:
+        raise ExerciseError(f"{what}: return {n} numbers, got {result!r:.80}") from exc
+    if len(values) != n:
+        raise ExerciseError(f"{what}: return {n} numbers, got {len(values)} ({result!r:.80})")
+    return values
+
+
 def _masks(seed: int = 0, size: int = 64) -> torch.Tensor:
     """Four ``(4, 1, S, S)`` test masks: two discs, a square, an empty one."""
     g = torch.Generator().manual_seed(seed)
@@ -87,6 +117,22 @@ def _masks(seed: int = 0, size: int = 64) -> torch.Tensor:
         out[i, 0] = (((yy - cy) ** 2 + (xx - cx) ** 2) <= r * r).float()
     out[2, 0, 8:40, 20:52] = 1
     return out
+
+
+# ----------------------------------------------------------------------------- 00: polyp area
+@_friendly
+def check_polyp_area(fn: Callable[[np.ndarray], float]) -> None:
+    """``fn(mask)`` of a boolean mask ``(H, W)``: the fraction of the image covered by polyp pixels."""
+    masks = [m for m in _masks(8).numpy()[:, 0] > 0.5] + [np.zeros((48, 80), dtype=bool)]
+    masks[1] = masks[1][:, :40]  # not square
+    got = _numbers([fn(m.copy()) for m in masks], len(masks), "polyp area")
+    ref = [float(m.mean()) for m in masks]
+    ok = cmp("area of 5 masks", got, ref)
+    _verdict(ok, "polyp area", [(_close(got, [100 * r for r in ref]), "a fraction in [0, 1], not a percentage"),
+                                (_close(got, [float(m.sum()) for m in masks]), "divide the polyp pixels by the "
+                                                                               "number of pixels (mask.size)"),
+                                (_close(got, [1 - r for r in ref]), "count the polyp (True) pixels, not the "
+                                                                    "background")])
 
 
 # ----------------------------------------------------------------------------- 00: Dice
@@ -130,6 +176,28 @@ def check_weighted_bce(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor])
     ])
 
 
+# ----------------------------------------------------------------------------- 01: decoder sizes
+TEACHER_WIDTHS, STUDENT_WIDTHS = (64, 128, 320, 512), (32, 64, 160, 256)
+
+
+def check_decoder_difference(answer) -> None:
+    """A graded number: teacher decoder parameters minus student decoder parameters, from the widths."""
+    ca = 2 * TEACHER_WIDTHS[0] ** 2 // 16 - 2 * STUDENT_WIDTHS[0] ** 2 // 16
+    trans = sum(32 * (t - s) for t, s in zip(TEACHER_WIDTHS, STUDENT_WIDTHS))
+    try:
+        got = float(answer)
+    except (TypeError, ValueError) as exc:
+        raise ExerciseError(f"decoder difference: give one number of parameters, got {answer!r:.60}") from exc
+    ok = cmp("decoder difference", got, float(ca + trans), rtol=0, atol=0.5)
+    _verdict(ok, "decoder difference", [
+        (got == trans, "add the channel attention's difference (2 C1^2 / 16 weights, C1 = 64 vs 32)"),
+        (got == ca, "add the four Translayers' difference (32 C_i weights each)"),
+        (got == 25_107_604 - 3_650_740, "that is the whole models' difference: leave the backbones out"),
+        (got == ca + 32 * (TEACHER_WIDTHS[0] - STUDENT_WIDTHS[0]), "there are four Translayers, one per stage"),
+        (got < 0, "teacher minus student: the teacher's decoder is the larger one"),
+    ])
+
+
 # ----------------------------------------------------------------------------- 03: row attention, L_AT
 def _maps(seed: int = 4, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
@@ -162,6 +230,45 @@ def check_sgm(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
 
 
 @_friendly
+def check_row_entropy(fn: Callable[[torch.Tensor], float]) -> None:
+    """``fn(q)`` of row distributions ``(..., S, S)`` (each row sums to 1): the mean row entropy in nats,
+    ``mean over rows of -sum_j q_j log q_j`` (``0 log 0 = 0``)."""
+    g = torch.Generator().manual_seed(9)
+    soft = torch.softmax(torch.randn(2, 1, 12, 12, generator=g) * 2, dim=-1)
+    onehot = F.one_hot(torch.randint(0, 12, (1, 1, 12), generator=g), 12).double()
+    mixed = torch.cat([soft.double(), onehot, torch.full((1, 1, 12, 12), 1 / 12, dtype=torch.float64)])
+    cases = [soft, onehot, mixed]
+    ent = lambda q: (-(torch.special.xlogy(q, q)).sum(-1))  # noqa: E731
+    got = _numbers([fn(q.clone()) for q in cases], 3, "row entropy")
+    ref = [float(ent(q).mean()) for q in cases]
+    ok = cmp("entropy of 3 sets of rows", got, ref)
+    rows = [q.numel() // q.shape[-1] for q in cases]
+    _verdict(ok, "row entropy", [
+        (any(math.isnan(v) for v in got), "a row with zeros gives 0 * log 0 = nan: use torch.special.xlogy(q, q) "
+                                          "or clamp q before the log"),
+        (_close(got, [r / math.log(2) for r in ref]), "use the natural log (nats), not log2 (bits)"),
+        (_close(got, [-r for r in ref]), "entropy is -sum q log q: mind the minus sign"),
+        (_close(got, [r * n for r, n in zip(ref, rows)]), "average over the rows, do not sum them"),
+    ])
+
+
+def check_squeezed_shapes(answer, s: int) -> None:
+    """A graded question: ``{4: shape, 1: shape}``, what ``p.squeeze()`` gives for a ``(B, 1, S, S)`` map
+    at batch sizes 4 and 1."""
+    if not isinstance(answer, dict) or set(answer) != {4, 1}:
+        raise ExerciseError("squeezed shapes: answer with a dict {4: shape at batch 4, 1: shape at batch 1}")
+    got = {b: tuple(int(v) for v in answer[b]) for b in answer}
+    ref = {b: tuple(torch.zeros(b, 1, s, s).squeeze().shape) for b in (4, 1)}
+    ok = got == ref
+    print(f"{'squeezed shapes':28s} | yours: {got} | {'right' if ok else 'not right'}")
+    _verdict(ok, "squeezed shapes", [
+        (got[1] == (1, s, s), "squeeze() without an argument drops every dim of size 1, the batch dim too"),
+        (got[4] == (4, 1, s, s), "squeeze() drops the channel dim of size 1"),
+        (len(got[4]) == 2, "the batch dim of size 4 stays"),
+    ])
+
+
+@_friendly
 def check_attention_term(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> None:
     """``fn(a_s, a_t, T)`` = ``T^2 * mean over rows of KL(softmax(a_t / T) || softmax(a_s / T))``."""
     a_s, a_t = _maps(5)
@@ -172,21 +279,97 @@ def check_attention_term(fn: Callable[[torch.Tensor, torch.Tensor, float], torch
         no_t2.append(float(row_kl(a_s, a_t, t)))
         reverse.append(float(row_kl(a_t, a_s, t)) * t * t)
     ok = cmp("L_AT at T = 1, 2, 4", got, ref)
-    _verdict(ok, "attention term", [(_close(got, no_t2), "multiply by T^2 (keeps the gradient scale as T grows)"),
-                                    (_close(got, reverse), "the teacher's distribution is the target: KL(q_t || q_s)"),
-                                    (_close(got[0], ref[0]), "divide the maps by T before the softmax")])
+    rows, s_len = a_s.numel() // a_s.shape[-1], a_s.shape[-1]
+    _verdict(ok, "attention term", [
+        (_close(got, [r * rows / a_s.shape[0] for r in ref]),
+         'F.kl_div(..., reduction="batchmean") divides by the first dim (B) only: reshape both to (-1, S) '
+         "first, so that every row counts as a sample (or divide the sum by B * C * S)"),
+        (_close(got, [r / s_len for r in ref]),
+         'reduction="mean" divides by every element (rows x S): average over the rows only, e.g. '
+         'reduction="batchmean" on (-1, S) rows'),
+        (_close(got, [r * rows for r in ref]), "average the KL over the rows, do not sum it"),
+        (_close(got, no_t2), "multiply by T^2 (keeps the gradient scale as T grows)"),
+        (_close(got, reverse), "the teacher's distribution is the target: KL(q_t || q_s) "
+                               "(F.kl_div(log q_s, q_t) in PyTorch's argument order)"),
+        (_close(got[0], ref[0]), "divide the maps by T before the softmax"),
+    ])
 
 
-# ----------------------------------------------------------------------------- 04: paired interval
+# ----------------------------------------------------------------------------- 04: seeds, paired differences
+@_friendly
+def check_mean_std(fn: Callable) -> None:
+    """``fn(values)``: one value per seed (a Series) -> ``(mean, sample std)`` (``ddof=1``)."""
+    import pandas as pd  # noqa: PLC0415 (only the 04 checkers need it)
+
+    cases = [pd.Series([0.51, 0.47, 0.53], index=[0, 1, 2]), pd.Series([0.6, 0.62, 0.58, 0.66], index=[3, 1, 0, 2])]
+    got = [_numbers(fn(v.copy()), 2, "mean and std") for v in cases]
+    ref = [[float(v.mean()), float(v.std(ddof=1))] for v in cases]
+    ok = cmp("(mean, std) of 2 arms", got, ref)
+    _verdict(ok, "mean and std", [
+        (_close([g[1] for g in got], [float(v.std(ddof=0)) for v in cases]),
+         "the sample std has ddof=1 (NumPy's np.std defaults to ddof=0, pandas' .std() to ddof=1)"),
+        (_close([g[1] for g in got], [float(v.var(ddof=1)) for v in cases]), "that is the variance: take its root"),
+        (_close([g[0] for g in got], [r[0] for r in ref]), "the mean is right; check the std"),
+    ])
+
+
+def _paired_data():
+    import pandas as pd  # noqa: PLC0415
+
+    arm = pd.Series([0.71, 0.69, 0.74, 0.70], index=[0, 1, 2, 3])
+    base = pd.Series([0.5, 0.66, 0.67, 0.70, 0.71], index=[4, 1, 0, 2, 3])  # seed 4 has no partner; not in order
+    return arm, base
+
+
+def _call_paired(fn: Callable, arm, base, n: int, what: str) -> list[float]:
+    """Run the learner's paired function; the usual crashes of by-position pairing explained."""
+    try:
+        result = fn(arm.copy(), base.copy())
+    except KeyError as exc:
+        raise ExerciseError(f"{what}: KeyError {exc}: a seed only one side has. Hint: pair on the seeds both "
+                            "have, arm.index.intersection(baseline.index)") from exc
+    except ValueError as exc:
+        if "broadcast" in str(exc) or "length" in str(exc).lower():
+            raise ExerciseError(f"{what}: {exc}. Hint: pair by seed, not by position: .to_numpy() or .values "
+                                "drop the seed labels (subtract the Series, or use .loc[common seeds])") from exc
+        raise
+    return _numbers(result, n, what)
+
+
+def _paired_hints(got_mean: float, arm, base) -> list[tuple[bool, str]]:
+    common = arm.index.intersection(base.index)
+    n = len(arm)
+    positional = float(np.mean(arm.to_numpy() - base.to_numpy()[:n]))
+    unpaired = float(arm.mean() - base.mean())
+    ref = float((arm.loc[common] - base.loc[common]).mean())
+    return [
+        (not np.isclose(got_mean, ref) and np.isclose(got_mean, positional),
+         "you paired by position; pair by seed (the index): seed s of the arm with seed s of the baseline"),
+        (not np.isclose(got_mean, ref) and np.isclose(got_mean, unpaired),
+         "pair by seed: subtract seed s from seed s (and drop seeds only one side has)"),
+        (not np.isclose(got_mean, ref) and np.isclose(got_mean, -ref), "arm minus baseline, not the reverse"),
+    ]
+
+
+@_friendly
+def check_paired_mean(fn: Callable) -> None:
+    """``fn(arm, baseline)``: two Series of one value per seed (index: seed) -> the mean over the seeds
+    both have of ``arm[s] - baseline[s]``."""
+    arm, base = _paired_data()
+    got = _call_paired(fn, arm, base, 1, "paired difference")
+    r = paired_difference(arm, base)
+    ok = cmp("paired mean difference", got, [r["diff"]])
+    _verdict(ok, "paired difference", _paired_hints(got[0], arm, base))
+
+
+@_friendly
 def check_paired_interval(fn: Callable) -> None:
     """``fn(arm, baseline)``: two Series of one value per seed (index: seed) -> ``(mean, low, high)`` of
     the paired differences ``arm[s] - baseline[s]`` over the seeds both have, Student-t 95 % interval."""
-    import pandas as pd  # noqa: PLC0415 (only this checker needs it)
-    from scipy import stats as sps  # noqa: PLC0415 (as above)
+    from scipy import stats as sps  # noqa: PLC0415 (only this checker needs it)
 
-    arm = pd.Series([0.71, 0.69, 0.74, 0.70], index=[0, 1, 2, 3])
-    base = pd.Series([0.66, 0.67, 0.70, 0.71, 0.5], index=[1, 0, 2, 3, 4])  # seed 4 has no partner
-    got = [float(v) for v in fn(arm, base)]
+    arm, base = _paired_data()
+    got = _call_paired(fn, arm, base, 3, "paired interval")
     r = paired_difference(arm, base)
     ref = [r["diff"], r["diff_ci_low"], r["diff_ci_high"]]
     ok = cmp("paired (mean, low, high)", got, ref)
@@ -194,12 +377,37 @@ def check_paired_interval(fn: Callable) -> None:
     d = (arm.loc[common] - base.loc[common]).to_numpy()
     half_z = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
     half_0 = sps.t.ppf(0.975, len(d) - 1) * d.std(ddof=0) / np.sqrt(len(d))
-    unpaired = arm.mean() - base.mean()
-    _verdict(ok, "paired interval", [
-        (not np.isclose(got[0], ref[0]) and np.isclose(got[0], unpaired), "pair by seed: subtract seed s from seed s "
-                                                                         "(and drop seeds only one side has)"),
+    half_n = sps.t.ppf(0.975, len(d)) * d.std(ddof=1) / np.sqrt(len(d))
+    half = ref[2] - ref[0]
+    _verdict(ok, "paired interval", _paired_hints(got[0], arm, base) + [
         (np.isclose(got[2] - got[0], half_z), "with 4 seeds use Student's t (n - 1 degrees of freedom), not 1.96"),
         (np.isclose(got[2] - got[0], half_0), "the sample standard deviation has ddof=1"),
+        (np.isclose(got[2] - got[0], half_n), "Student's t has n - 1 degrees of freedom, not n"),
+        (np.isclose(got[2] - got[0], half * np.sqrt(len(d))), "divide the std by sqrt(n): the interval is for "
+                                                               "the mean"),
+        (np.isclose(got[1], ref[0]) or np.isclose(got[1], half), "return (mean, low, high): low = mean - half, "
+                                                                  "high = mean + half"),
+    ])
+
+
+@_friendly
+def check_dataset_dice(fn: Callable[[np.ndarray], tuple[float, float]]) -> None:
+    """``fn(curves)``: per-image Dice curves ``(N, 256)`` -> ``(meanDic, maxDic)`` of the data set: average
+    the curves over the images, then take the mean (meanDic) and the maximum (maxDic) over thresholds."""
+    rng = np.random.default_rng(11)
+    peak = rng.integers(40, 220, size=(5, 1))
+    curves = np.clip(0.9 - ((np.arange(256)[None] - peak) / 90.0) ** 2, 0, 1) * rng.uniform(0.4, 1, (5, 1))
+    got = _numbers(fn(curves.copy()), 2, "meanDic and maxDic")
+    avg = curves.mean(axis=0)
+    ref = [float(avg.mean()), float(avg.max())]
+    ok = cmp("(meanDic, maxDic)", got, ref)
+    _verdict(ok, "meanDic and maxDic", [
+        (np.isclose(got[1], curves.max(axis=1).mean()), "maxDic is the maximum of the image-averaged curve (one "
+                                                        "threshold for the whole set), not the mean of each "
+                                                        "image's best threshold"),
+        (np.isclose(got[0], avg[127]) or np.isclose(got[0], avg[128]), "meanDic averages over all 256 thresholds, "
+                                                                      "not the Dice at 0.5"),
+        (np.isclose(got[1], curves.max()), "maxDic: average over the images first, then the maximum"),
     ])
 
 
@@ -208,6 +416,15 @@ def reference_dice_curve(levels: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Dice at the 256 thresholds 255/255, 254/255, ..., 0 of uint8 levels (on: level / 255 >= t)."""
     tp, fp = threshold_counts(levels.astype(np.int64) + 1, gt)
     return dice_curve(tp, fp, int(gt.sum()))
+
+
+def _linspace_curve(levels: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    out = []
+    for t in np.linspace(1, 0, 256):
+        on = levels / 255 >= t
+        tp = np.logical_and(on, gt).sum()
+        out.append(0.0 if tp == 0 else 2 * tp / (on.sum() + gt.sum()))
+    return np.array(out)
 
 
 @_friendly
@@ -220,12 +437,17 @@ def check_dice_curve(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None
     got = [np.asarray(fn(levels, gt), dtype=np.float64) for levels, gt in cases]
     ref = [reference_dice_curve(levels, gt) for levels, gt in cases]
     strict = [dice_curve(*threshold_counts(levels.astype(np.int64), gt), int(gt.sum())) for levels, gt in cases]
+    spaced = [_linspace_curve(levels, gt) for levels, gt in cases]
     shapes_ok = all(g.shape == (256,) for g in got)
     ok = shapes_ok and cmp("Dice curves (4, 256)", np.stack(got), np.stack(ref))
     if not shapes_ok:
         print(f"Dice curves: shapes {[g.shape for g in got]}, expected (256,) each")
     _verdict(ok, "threshold-averaged Dice", [
         (shapes_ok and _close(np.stack(got), np.stack(strict)), "a pixel is on when level / 255 >= t (not >)"),
+        (shapes_ok and _close(np.stack(got), np.stack(spaced)),
+         "np.linspace(1, 0, 256) gives floats a hair above 66 of the exact levels k / 255 (the kdas protocol's "
+         "thresholds, section 2), so pixels at those levels switch off one threshold early: compare the integer "
+         "levels, levels >= k for k = 255, ..., 0"),
         (shapes_ok and _close(np.stack(got)[:, ::-1], np.stack(ref)),
          "go from the highest threshold (1) down to 0, as the toolbox does"),
     ])

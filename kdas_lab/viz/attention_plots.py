@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from kdas_lab.viz.data_plots import _as_image, _as_map
+from kdas_lab.viz.layout import grid
 
 
 def key_grid(n_queries_hw: tuple[int, int], n_keys: int) -> tuple[int, int]:
@@ -72,22 +73,27 @@ def row_entropy(attn: torch.Tensor) -> float:
 
 def plot_query_attention(image, maps: Mapping[str, np.ndarray], query_yx: tuple[float, float],
                          title: str = "", size: float = 2.6) -> Figure:
-    """The image with the query point, then one attention map per model stretched over the image."""
+    """The image with the query point, then one attention map per model stretched over the image, on one
+    colour scale (0 to the largest weight of any map) with a colour bar: a query's weights sum to 1 over
+    its key grid, so a uniform map would be ``1 / keys`` everywhere."""
     img = _as_image(image)
     h, w = img.shape[:2]
-    fig, axes = plt.subplots(1, 1 + len(maps), figsize=((1 + len(maps)) * size, size))
+    fig, axes = plt.subplots(1, 1 + len(maps), figsize=((1 + len(maps)) * size + 0.8, size), layout="constrained")
+    top = max(float(np.max(m)) for m in maps.values()) if maps else 1.0
+    im = None
     qy, qx = query_yx[0] * h, query_yx[1] * w
     axes[0].imshow(img)
     axes[0].set_title(title or "query", fontsize=9)
     for name, ax in zip(maps, axes[1:]):
         m = np.asarray(maps[name])
         ax.imshow(img, alpha=0.45)
-        ax.imshow(m, cmap="inferno", alpha=0.65, extent=(0, w, h, 0), interpolation="nearest")
+        im = ax.imshow(m, cmap="inferno", alpha=0.65, extent=(0, w, h, 0), interpolation="nearest", vmin=0, vmax=top)
         ax.set_title(f"{name} ({m.shape[0]}x{m.shape[1]} keys)", fontsize=9)
     for ax in axes:
         ax.plot([qx], [qy], marker="+", color="cyan", markersize=12, mew=2)
         ax.set_axis_off()
-    fig.tight_layout()
+    if im is not None:
+        fig.colorbar(im, ax=list(axes[1:]), fraction=0.046, label="attention weight of a key")
     return fig
 
 
@@ -110,7 +116,11 @@ def plot_matrices(mats: Mapping[str, torch.Tensor | np.ndarray], cmap: str = "vi
 def plot_temperatures(attn_by_t: Mapping[float, torch.Tensor], row: int, size: float = 2.6) -> Figure:
     """Attention matrices at several temperatures, plus one row of each as a curve."""
     n = len(attn_by_t)
-    fig, axes = plt.subplots(1, n + 1, figsize=((n + 1) * size, size))
+    rows, cols = grid(n + 1, size)
+    fig, grid_axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
+    axes = grid_axes.ravel()
+    for ax in axes[n + 1:]:
+        ax.set_axis_off()
     for ax, (t, a) in zip(axes[:n], attn_by_t.items()):
         m = _as_map(a)
         ax.imshow(m, cmap="viridis")

@@ -19,6 +19,7 @@ from kdas_lab.atomic import save_figure
 from kdas_lab.data.dataset import load_pair
 from kdas_lab.data.layout import find_pairs
 from kdas_lab.data.synthetic import frame_rng, render_frame
+from kdas_lab.viz.layout import MAX_WIDTH, grid
 
 MASK_COLOR = "#39ff14"
 PRED_COLOR = "#ff2d95"
@@ -58,7 +59,8 @@ def plot_pairs(images: Sequence, masks: Sequence, titles: Sequence[str] | None =
     n = len(images)
     if n == 0 or n != len(masks):
         raise ValueError(f"need as many masks as images (>0), got {n} images and {len(masks)} masks")
-    cols = min(n, 4)
+    _, cols = grid(n, 2 * size)  # pairs per row: as many as fit in MAX_WIDTH, at most 4
+    cols = min(cols, 4)
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, 2 * cols, figsize=(2 * cols * size, rows * size), squeeze=False)
     for ax in axes.ravel():
@@ -72,7 +74,7 @@ def plot_pairs(images: Sequence, masks: Sequence, titles: Sequence[str] | None =
 
 def plot_dataset_stats(per_image: pd.DataFrame) -> Figure:
     """Polyp area histogram, polyps per image and image sizes, one colour per dataset."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(MAX_WIDTH, 3.2))
     for name, d in per_image.groupby("dataset", sort=False):
         axes[0].hist(d["area"], bins=np.linspace(0, 1, 26), alpha=0.5, label=name, density=True)
         axes[2].scatter(d["width"], d["height"], s=12, alpha=0.6, label=name)

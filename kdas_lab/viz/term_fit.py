@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 
 from kdas_lab.losses.row_attention import row_attention, row_kl, sgm_loss
 from kdas_lab.losses.structure import structure_loss
+from kdas_lab.viz.layout import panel_size
 from kdas_lab.viz.row_maps import as_map, map4
 from kdas_lab.viz.widgets import Explorer
 
@@ -237,6 +238,7 @@ def plot_fit(state: Mapping[str, Any], size: float = 2.2) -> Figure:
     """Teacher, fitted map, the residual's symmetric and antisymmetric parts, and the loss history."""
     teacher, fitted = state["teacher"], state["fitted"]
     sym, anti = state["residual_sym"], state["residual_antisym"]
+    size = panel_size(5, size, extra=1.2)
     fig, axes = plt.subplots(1, 5, figsize=(5 * size + 1.2, size + 0.3))
     lo, hi = float(min(teacher.min(), fitted.min())), float(max(teacher.max(), fitted.max()))
     r = max(float(sym.abs().max()), float(anti.abs().max()), 1e-6)

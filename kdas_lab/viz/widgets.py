@@ -23,6 +23,7 @@ from kdas_lab.data import load_image, load_mask
 from kdas_lab.data.layout import dataset_folders, find_pairs
 from kdas_lab.data.stats import mask_stats
 from kdas_lab.viz import attention_plots, data_plots
+from kdas_lab.viz.layout import panel_size
 
 
 class Explorer:
@@ -208,7 +209,8 @@ def temperature_explorer(maps: Mapping[str, torch.Tensor],
                 "entropy": {n: attention_plots.row_entropy(a) for n, a in attn.items()}}
 
     def draw(s: dict):
-        fig, axes = plt.subplots(1, len(maps) * 2 + 1, figsize=(2.6 * (2 * len(maps) + 1), 2.6))
+        side = panel_size(2 * len(maps) + 1, 2.6)
+        fig, axes = plt.subplots(1, len(maps) * 2 + 1, figsize=(side * (2 * len(maps) + 1), side))
         for i, (name, m) in enumerate(maps.items()):
             axes[2 * i].imshow(data_plots._as_map(m), cmap="gray")
             axes[2 * i].axhline(s["row"], color="r", lw=0.8)
