@@ -6,22 +6,22 @@
    ``cfg.extra["teacher_checkpoint"]``, else ``checkpoints/PolypPVT.pth`` when that file exists (a path
    that is named but missing is an error, never silently skipped);
 2. the **cached** teacher trained earlier: ``runs/notebooks/<profile>/teacher/best.pt`` (what the course
-   trained), else, for the ``laptop`` profile, ``runs/laptop/teacher/best.pt`` (the converged
-   from-scratch CPU teacher of ``docs/results.md``);
+   trained), else, for the ``laptop`` profile, ``runs/laptop/teacher/best.pt`` (the from-scratch CPU
+   teacher of ``docs/results.md``), each only when its fingerprint (:mod:`kdas_lab.store`) is what the
+   course would train now: same recipe, same data, same profile;
 3. a teacher **trained** now, after a loud notice with an up-front time estimate, with a progress bar.
 
 :func:`get_student` does the same for a student distilled with ``method`` (``"none"``: no teacher); in the
-``laptop`` profile the cached students include the laptop study's seed-0 students (``runs/laptop/study``)
-when their teacher is the one in use.
-An existing checkpoint is never overwritten unless ``retrain=True``. Every checkpoint trained here
-records its provenance (profile, data folder and content key, seed, the teacher checkpoint's sha256)
-in the checkpoint itself; :func:`describe_checkpoint` prints it.
+``laptop`` profile the cached students include the full-label laptop study's seed-0 students
+(``runs/laptop/full``) when their recorded teacher, data and profile are the ones in use. A cached model
+that does not match is not reused, and the reason is printed.
+An existing checkpoint is never overwritten unless ``retrain=True``, and then only once the new one is
+trained (it trains beside it and replaces it on success). Every checkpoint records its fingerprint, and the
+course's its provenance (profile, data folder, seed, role); :func:`describe_checkpoint` prints both.
 """
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 import math
 import os
 import time
@@ -38,12 +38,13 @@ from kdas_lab.data.integrity import is_synthetic
 from kdas_lab.data.layout import data_root, list_stems, train_folder
 from kdas_lab.models import create_model, load_model, read_checkpoint
 from kdas_lab.runtime import resolve_device
+from kdas_lab.store import Fingerprint, data_key, read_fingerprint, replace_dir, short, staging_dir, state_dict_sha256
 
 TEACHER_ENV = "KDAS_TEACHER"
 PUBLISHED_DEFAULT = Path("checkpoints/PolypPVT.pth")  # relative to the project root (notebook_setup's cwd)
-STUDY_TEACHER = Path("runs/laptop/teacher/best.pt")  # the converged laptop teacher (read only)
-STUDY_RUNS = Path("runs/laptop/study/runs")  # the laptop study's students, <arm>/seed0 (read only)
-STUDY_ARMS = {"none": "no_kd", "kdas": "kdas", "kdas-official": "kdas_official", "kd": "kd"}
+STUDY_TEACHER = Path("runs/laptop/teacher/best.pt")  # the laptop teacher of docs/results.md (read only)
+STUDY_RUNS = Path("runs/laptop/full/runs")  # the full-label laptop study's students, <arm>/seed0 (read only)
+STUDY_ARMS = {"none": "no_kd", "kdas": "kdas", "kd": "kd"}
 
 
 class Source(NamedTuple):
@@ -76,42 +77,28 @@ def teacher_candidates(cfg: Config) -> list[Path]:
     return found
 
 
-def student_candidates(cfg: Config, method: str, teacher=None) -> list[Path]:
-    """The cached student checkpoints for ``method``, in the order they are tried: the course's own,
-    then (``laptop`` profile) the laptop study's seed-0 student of that method, when the student's teacher
-    (``teacher``, else the one :func:`get_teacher` would use) is the study's teacher."""
+def student_candidates(cfg: Config, method: str) -> list[Path]:
+    """The cached student checkpoints for ``method``, in the order they are tried: the course's own, then
+    (``laptop`` profile) the full-label study's seed-0 student of that method."""
     found = [course_dir(cfg) / f"student_{method}" / "best.pt"]
-    if cfg.profile != "laptop" or method not in STUDY_ARMS:
-        return found
-    if method != "none":
-        if teacher is not None:
-            same = Path(teacher.checkpoint if isinstance(teacher, Source) else teacher) == STUDY_TEACHER
-        else:
-            cached = [p for p in teacher_candidates(cfg) if p.is_file()]
-            same = published_teacher(cfg) is None and cached[:1] == [STUDY_TEACHER]
-        if not (same and study_teacher_unchanged()):
-            return found
-    return found + [STUDY_RUNS / STUDY_ARMS[method] / "seed0" / "best.pt"]
+    if cfg.profile == "laptop" and method in STUDY_ARMS:
+        found.append(STUDY_RUNS / STUDY_ARMS[method] / "seed0" / "best.pt")
+    return found
 
 
-def study_teacher_unchanged() -> bool:
-    """Is the file at ``STUDY_TEACHER`` the one the study distilled from? (the study's
-    ``teacher_scores.json`` records its size and modification time; a teacher retrained there is not)"""
-    stamp_file = STUDY_RUNS.parent / "teacher_scores.json"
-    if not (stamp_file.is_file() and STUDY_TEACHER.is_file()):
+def reusable(path: Path, expected: Fingerprint, *, recipe: bool = True) -> bool:
+    """Does the checkpoint at ``path`` exist and record ``expected``? ``recipe=False`` compares only the
+    teacher, the data and the profile (a study's student, trained with the study's recipe). A mismatch
+    is printed with what differs."""
+    if not path.is_file():
         return False
-    stamp, now = json.loads(stamp_file.read_text()), STUDY_TEACHER.stat()
-    return (stamp.get("bytes"), stamp.get("mtime_ns")) == (now.st_size, now.st_mtime_ns)
-
-
-def data_key(root: str | os.PathLike) -> str:
-    """A short content key of a dataset folder: sha256 over every file's relative path and size."""
-    root = Path(root)
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and not p.name.startswith("."):
-            h.update(f"{p.relative_to(root).as_posix()}|{p.stat().st_size}\n".encode())
-    return h.hexdigest()[:16]
+    recorded = read_fingerprint(path)
+    differs = expected.differences(None) if recorded is None else recorded.differences(expected)
+    if not recipe:
+        differs = [d for d in differs if d.split()[0] in ("teacher", "data", "profile", "no")]
+    if differs:
+        print(f"not reusing {path} (recorded -> now: {'; '.join(differs[:3])}{' ...' if len(differs) > 3 else ''})")
+    return not differs
 
 
 def provenance(cfg: Config, root: str | os.PathLike, *, role: str, method: str,
@@ -120,10 +107,9 @@ def provenance(cfg: Config, root: str | os.PathLike, *, role: str, method: str,
     teacher_checkpoint = None if teacher_checkpoint is None else Path(teacher_checkpoint)
     return {
         "role": role, "method": method, "profile": cfg.profile, "data_dir": str(root),
-        "data_key": data_key(root), "synthetic": is_synthetic(root), "seed": cfg.seed,
+        "synthetic": is_synthetic(root), "seed": cfg.seed,
         "image_size": cfg.image_size, "epochs": (cfg.teacher_epochs or cfg.epochs) if role == "teacher" else cfg.epochs,
         "teacher_checkpoint": None if teacher_checkpoint is None else str(teacher_checkpoint),
-        "teacher_sha256": None if teacher_checkpoint is None else sha256_file(teacher_checkpoint),
         "kdas_lab": __version__, "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
 
@@ -134,13 +120,18 @@ def describe_checkpoint(path: str | os.PathLike) -> pd.Series:
     ckpt = read_checkpoint(path, meta_only=True)
     cfg = ckpt.get("config") or {}
     prov = ckpt.get("provenance") or {}
+    fingerprint = Fingerprint.from_dict(ckpt.get("fingerprint"))
     rows: dict[str, Any] = {"checkpoint": str(path), "model": ckpt.get("model_name", "?"),
                             "epoch": ckpt.get("epoch"), "val_meanDic": (ckpt.get("metrics") or {}).get("val_meanDic")}
-    if prov:
-        rows.update({k: v for k, v in prov.items() if k != "teacher_checkpoint" or v is not None})
+    if fingerprint is not None:
+        rows.update({"provenance": "trained by the course" if prov else "trained by kdas_lab (CLI or study)",
+                     "profile": fingerprint.profile, "method": ckpt.get("method"), "seed": cfg.get("seed"),
+                     "teacher": short(fingerprint.teacher), "data_key": fingerprint.data})
+        rows.update({k: v for k, v in prov.items() if k not in rows and (k != "teacher_checkpoint" or v is not None)})
     elif ckpt.get("format") == "kdas_lab":
-        rows.update({"provenance": "not recorded (trained outside the course)", "profile": cfg.get("profile"),
-                     "data_dir": cfg.get("data_dir"), "seed": cfg.get("seed"), "method": ckpt.get("method")})
+        rows.update({"provenance": "not recorded (trained by a kdas_lab older than fingerprints)",
+                     "profile": cfg.get("profile"), "data_dir": cfg.get("data_dir"), "seed": cfg.get("seed"),
+                     "method": ckpt.get("method")})
     else:
         rows.update({"provenance": "published release (not trained by kdas_lab)", "sha256": sha256_file(path)})
     return pd.Series(rows, name=path.name, dtype=object)
@@ -191,24 +182,27 @@ def _notice(what: str, cfg: Config, root: Path, seconds: float, out_dir: Path) -
 
 
 def _train(cfg: Config, out_dir: Path, prov: dict, run, what: str, root: Path, seconds: float, progress: bool) -> Path:
+    """Train into a sibling of ``out_dir`` and swap it in on success: an interrupt keeps the old model."""
     _notice(what, cfg, root, seconds, out_dir)
     cfg = cfg.replace(data_dir=root, extra={**cfg.extra, "provenance": prov})
-    result = run(cfg, out_dir, progress)
-    return result.best_checkpoint
+    staged = staging_dir(out_dir)
+    run(cfg, staged, progress)  # overwrite_run: a half-trained staging folder of an interrupt starts again
+    return replace_dir(staged, out_dir) / "best.pt"
 
 
 def get_teacher(cfg: Config, retrain: bool = False, *, progress: bool = True) -> Source:
     """The course's teacher: published, else cached, else trained now (see the module docstring)."""
     from kdas_lab.train import train_teacher  # noqa: PLC0415 (kdas_lab.train imports much; only needed to train)
 
+    root = data_root(cfg)
     if not retrain:
         published = published_teacher(cfg)
         if published is not None:
             return Source(create_model(cfg.teacher, checkpoint=published).eval(), published, "published")
+        expected = Fingerprint.of(cfg.for_teacher(), None, data_key(root))
         for path in teacher_candidates(cfg):
-            if path.is_file():
+            if reusable(path, expected):
                 return Source(load_model(path), path, "cached")
-    root = data_root(cfg)
     out_dir = course_dir(cfg) / "teacher"
     seconds = estimate_seconds(cfg.for_teacher(), root, cfg.teacher)
     prov = provenance(cfg, root, role="teacher", method="none")
@@ -220,20 +214,26 @@ def get_teacher(cfg: Config, retrain: bool = False, *, progress: bool = True) ->
 def get_student(cfg: Config, method: str, teacher: Source | str | os.PathLike | None = None,
                 retrain: bool = False, *, progress: bool = True) -> Source:
     """The course's student for ``method`` (``"none"``: trained without a teacher): cached in
-    ``runs/notebooks/<profile>/student_<method>/best.pt``, else distilled now from ``teacher`` (a
-    :class:`Source` or a checkpoint path; None: :func:`get_teacher`, asked only when training)."""
+    ``runs/notebooks/<profile>/student_<method>/best.pt`` when made from this teacher and data, else
+    distilled now from ``teacher`` (a :class:`Source` or a checkpoint path; None: :func:`get_teacher`)."""
     from kdas_lab.train import train_model  # noqa: PLC0415 (as in get_teacher)
 
     out_dir = course_dir(cfg) / f"student_{method}"
-    if not retrain:
-        for path in student_candidates(cfg, method, teacher):
-            if path.is_file():
-                return Source(load_model(path), path, "cached")
-    teacher_ckpt = None
-    if method != "none":  # only now is a teacher needed: the course's own unless one is given
-        teacher = get_teacher(cfg, progress=progress) if teacher is None else teacher
-        teacher_ckpt = Path(teacher.checkpoint if isinstance(teacher, Source) else teacher)
     root = data_root(cfg)
+    teacher_ckpt, digest = None, None
+    if method != "none":  # the student's teacher: the course's own unless one is given
+        teacher = get_teacher(cfg, progress=progress) if teacher is None else teacher
+        if not isinstance(teacher, Source):
+            teacher = Source(load_model(teacher), Path(teacher), "given")
+        teacher_ckpt, digest = teacher.checkpoint, state_dict_sha256(teacher.model)
+    if not retrain:
+        expected = Fingerprint.of(cfg.replace(method=method), digest, data_key(root))
+        own, *study = student_candidates(cfg, method)
+        if reusable(own, expected):
+            return Source(load_model(own), own, "cached")
+        for path in study:
+            if reusable(path, expected, recipe=False):
+                return Source(load_model(path), path, "cached")
     seconds = estimate_seconds(cfg, root, cfg.student, with_teacher=cfg.teacher if teacher_ckpt else None)
     prov = provenance(cfg, root, role="student", method=method, teacher_checkpoint=teacher_ckpt)
 

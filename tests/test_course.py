@@ -1,7 +1,6 @@
 """kdas_lab.course: published / cached / trained teacher and students, provenance, no silent overwrite
 (CPU, fast profile, 64 px synthetic data, a B0 teacher to keep it quick)."""
 import json
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +10,7 @@ import torch
 from kdas_lab import course
 from kdas_lab.config import Config
 from kdas_lab.models import create_model, read_checkpoint, save_checkpoint
+from kdas_lab.store import Fingerprint, data_key, short, state_dict_sha256
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,10 @@ def test_teacher_is_trained_once_with_notice_and_provenance(cfg, data_dir, capsy
     assert first.checkpoint == Path("runs/notebooks/fast/teacher/best.pt")
     prov = read_checkpoint(first.checkpoint, meta_only=True)["provenance"]
     assert prov["profile"] == "fast" and prov["seed"] == cfg.seed and prov["role"] == "teacher"
-    assert prov["data_dir"] == str(data_dir) and prov["data_key"] == course.data_key(data_dir) and prov["synthetic"]
-    assert prov["teacher_sha256"] is None
+    assert prov["data_dir"] == str(data_dir) and prov["synthetic"]
+    info = course.describe_checkpoint(first.checkpoint)
+    assert info["data_key"] == data_key(data_dir) and info["teacher"] == "none"
+    assert info["provenance"] == "trained by the course"
     stamp = first.checkpoint.stat().st_mtime_ns
     again = course.get_teacher(cfg)
     assert again.origin == "cached" and again.checkpoint == first.checkpoint
@@ -61,36 +63,69 @@ def test_published_teacher_wins_and_a_named_missing_one_is_an_error(cfg, monkeyp
     assert course.published_teacher(cfg.replace(extra={"teacher_checkpoint": str(path)})) == path
 
 
-def test_laptop_profile_finds_the_study_teacher(cfg, tmp_path):
-    study = tmp_path / course.STUDY_TEACHER
-    save_checkpoint(study, create_model("polyp_pvt_b0"), config={"profile": "laptop"})
-    laptop = Config.from_profile("laptop", data_dir=cfg.data_dir, teacher="polyp_pvt_b0")
+def _save_made_by(path, model, cfg, teacher=None, data=None, method="none"):
+    """A checkpoint as a CLI or study run records it (a fingerprint, no course provenance)."""
+    fp = Fingerprint.of(cfg.replace(method=method), None if teacher is None else state_dict_sha256(teacher),
+                        data_key(data or cfg.data_dir))
+    save_checkpoint(path, model, config=cfg.to_dict(), method=method, fingerprint=fp.to_dict())
+
+
+def test_laptop_profile_finds_the_study_teacher_only_when_it_is_this_recipe_and_data(cfg, tmp_path, capsys):
+    laptop = Config.from_profile("laptop", data_dir=cfg.data_dir, teacher="polyp_pvt_b0", teacher_epochs=1,
+                                 max_steps_per_epoch=1, image_size=64)
+    _save_made_by(course.STUDY_TEACHER, create_model("polyp_pvt_b0"), laptop.for_teacher())
     got = course.get_teacher(laptop)
     assert got.origin == "cached" and got.checkpoint == course.STUDY_TEACHER
-    assert course.describe_checkpoint(got.checkpoint)["provenance"].startswith("not recorded")
+    assert course.describe_checkpoint(got.checkpoint)["provenance"] == "trained by kdas_lab (CLI or study)"
+    _save_made_by(course.STUDY_TEACHER, create_model("polyp_pvt_b0"), laptop.for_teacher().replace(lr=0.1))
+    assert course.get_teacher(laptop, progress=False).origin == "trained"
+    assert "not reusing runs/laptop/teacher/best.pt (recorded -> now: lr 0.1 -> " in capsys.readouterr().out
 
 
-def test_laptop_profile_reuses_the_study_students_only_with_the_study_teacher(cfg, tmp_path):
-    laptop = Config.from_profile("laptop", data_dir=cfg.data_dir, teacher="polyp_pvt_b0")
+def test_laptop_profile_reuses_the_study_students_only_with_their_teacher_and_data(cfg, tmp_path, data_dir):
+    laptop = Config.from_profile("laptop", data_dir=cfg.data_dir, teacher="polyp_pvt_b0", student="polyp_pvt_b0",
+                                 epochs=1, max_steps_per_epoch=1, image_size=64)
+    teacher = create_model("polyp_pvt_b0")
+    _save_made_by(course.STUDY_TEACHER, teacher, laptop.for_teacher())
     study_kdas = course.STUDY_RUNS / "kdas" / "seed0" / "best.pt"
     study_nokd = course.STUDY_RUNS / "no_kd" / "seed0" / "best.pt"
-    assert study_kdas not in course.student_candidates(laptop, "kdas")  # no study teacher: not its students
-    save_checkpoint(course.STUDY_TEACHER, create_model("polyp_pvt_b0"), config={"profile": "laptop"})
-    for path in (study_kdas, study_nokd):
-        save_checkpoint(path, create_model("polyp_pvt_b0"), config={"profile": "laptop"})
-    assert study_kdas not in course.student_candidates(laptop, "kdas")  # no record of the study's teacher
-    stat = course.STUDY_TEACHER.stat()  # what the ablation runner records (teacher_scores.json)
-    stamp = {"checkpoint": str(course.STUDY_TEACHER), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    (course.STUDY_RUNS.parent / "teacher_scores.json").write_text(json.dumps(stamp))
+    study_recipe = laptop.replace(augment_mode="dihedral")  # the study's own recipe: accepted
+    _save_made_by(study_kdas, create_model("polyp_pvt_b0"), study_recipe, teacher=teacher, method="kdas")
+    _save_made_by(study_nokd, create_model("polyp_pvt_b0"), study_recipe)
     got = course.get_student(laptop, "kdas", progress=False)
     assert got.origin == "cached" and got.checkpoint == study_kdas
     assert course.get_student(laptop, "none", progress=False).checkpoint == study_nokd
-    other = tmp_path / "other_teacher.pt"
-    assert study_kdas not in course.student_candidates(laptop, "kdas", teacher=other)
-    assert study_nokd in course.student_candidates(laptop, "none", teacher=other)  # no teacher involved
-    assert study_kdas not in course.student_candidates(cfg, "kdas")  # other profiles: the course's own only
-    os.utime(course.STUDY_TEACHER, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # a teacher retrained there
-    assert study_kdas not in course.student_candidates(laptop, "kdas")
+    other = create_model("polyp_pvt_b0")  # a teacher retrained: the study's KDAS student is not its student
+    save_checkpoint(tmp_path / "other.pt", other)
+    assert course.get_student(laptop, "kdas", tmp_path / "other.pt", progress=False).origin == "trained"
+    assert course.get_student(laptop, "none").checkpoint == study_nokd  # no teacher involved
+    assert course.describe_checkpoint(study_kdas)["teacher"] == short(state_dict_sha256(teacher))
+
+
+def test_another_dataset_gets_its_own_models(cfg, tmp_path, capsys):
+    from kdas_lab.data import build_synthetic
+
+    course.get_teacher(cfg, progress=False)
+    other = build_synthetic(tmp_path / "other", n_train=7, n_test=2, size=64, seed=1)
+    got = course.get_teacher(cfg.replace(data_dir=other), progress=False)
+    assert got.origin == "trained" and "recorded -> now: data " in capsys.readouterr().out
+
+
+def test_an_interrupted_retrain_keeps_the_cached_teacher(cfg, monkeypatch):
+    first = course.get_teacher(cfg, progress=False)
+    before = first.checkpoint.read_bytes()
+    import kdas_lab.train
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kdas_lab.train, "train_teacher", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        course.get_teacher(cfg, retrain=True, progress=False)
+    assert first.checkpoint.read_bytes() == before  # the old model is still there
+    monkeypatch.undo()
+    assert course.get_teacher(cfg).origin == "cached"
+
 
 
 def test_students_record_their_teacher_and_are_not_overwritten(cfg, capsys):
@@ -98,18 +133,19 @@ def test_students_record_their_teacher_and_are_not_overwritten(cfg, capsys):
     kd = course.get_student(cfg, "kdas", teacher, progress=False)
     assert kd.origin == "trained" and kd.checkpoint == Path("runs/notebooks/fast/student_kdas/best.pt")
     info = course.describe_checkpoint(kd.checkpoint)
-    from kdas_lab.data.archive import sha256_file
-
-    assert info["teacher_sha256"] == sha256_file(teacher.checkpoint) and info["method"] == "kdas"
+    assert info["teacher"] == short(state_dict_sha256(teacher.model)) and info["method"] == "kdas"
     assert info["role"] == "student" and info["profile"] == "fast"
     plain = course.get_student(cfg, "none", progress=False)
-    assert read_checkpoint(plain.checkpoint, meta_only=True)["provenance"]["teacher_sha256"] is None
+    assert course.describe_checkpoint(plain.checkpoint)["teacher"] == "none"
     stamp = kd.checkpoint.stat().st_mtime_ns
     capsys.readouterr()
     assert course.get_student(cfg, "kdas", teacher).origin == "cached"
     assert kd.checkpoint.stat().st_mtime_ns == stamp and "NOTICE" not in capsys.readouterr().out
     at = course.get_student(cfg, "at", progress=False)  # no teacher given: the course's teacher, cached
-    assert course.describe_checkpoint(at.checkpoint)["teacher_sha256"] == info["teacher_sha256"]
+    assert course.describe_checkpoint(at.checkpoint)["teacher"] == info["teacher"]
+    retrained = course.get_teacher(cfg.replace(seed=1), retrain=True, progress=False)  # another teacher:
+    assert retrained.origin == "trained"  # its students are trained anew, the old ones are not served
+    assert course.get_student(cfg, "kdas", retrained, progress=False).origin == "trained"
     assert course.training_history(at.checkpoint) is not None and course.training_history("x/PolypPVT.pth") is None
 
 
@@ -127,7 +163,6 @@ def test_course_data_never_builds_synthetic_frames_in_the_real_data_folder(tmp_p
 @pytest.mark.parametrize("manifest,expected", [(None, False), ({"kind": "synthetic"}, True),
                                                 ({"kind": "pranet"}, False)])
 def test_real_data_installed_with_a_manifest_is_not_called_synthetic(tmp_path, manifest, expected):
-    import json
 
     from kdas_lab.course_tools import is_synthetic
 
