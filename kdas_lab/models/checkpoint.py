@@ -27,6 +27,7 @@ from torch import nn
 from kdas_lab import __version__
 from kdas_lab.atomic import torch_save_atomic
 from kdas_lab.models.polyp_pvt import VARIANTS
+from kdas_lab.paths import require_files
 
 FORMAT = "kdas_lab"
 _RESERVED = ("format", "version", "model_name", "state_dict", "config", "epoch", "metrics")
@@ -90,8 +91,7 @@ def read_checkpoint(path: str | os.PathLike, *, meta_only: bool = False) -> dict
     the weights must be finite. ``meta_only``: memory-map the file and skip the weight check (for
     reading ``config`` / ``epoch`` without reading the tensors)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
+    require_files([path], "checkpoint file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=meta_only)
     except Exception as e:  # torch raises many types (RuntimeError, UnpicklingError, KeyError, EOFError)

@@ -1,0 +1,64 @@
+"""Reliability issue, round 2: predict never replaces a file it did not write, paths that exist are
+described as what they are, and weak validation cases name the file or field. Tiny files, CPU."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kdas_lab.cli import main
+
+
+def one_line_error(capsys, needle: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert needle in err, err
+    return err
+
+
+def _png(path, shape, value=0):
+    Image.fromarray(np.full(shape, value, np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def b0_ckpt(tmp_path_factory):
+    from kdas_lab.models import create_model, save_checkpoint
+
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "b0.pt", create_model("polyp_pvt_b0"))
+
+
+# ------------------------------------------------------------------ predict
+def test_predict_refuses_an_existing_mask_then_overwrite_replaces_it(b0_ckpt, tmp_path, capsys):
+    frame = _png(tmp_path / "f1.png", (32, 32, 3), 90)
+    truth = _png(tmp_path / "f1_mask.png", (32, 32), 255)  # the user's ground truth beside the frames
+    before = truth.read_bytes()
+    argv = ["predict", "--checkpoint", str(b0_ckpt), str(frame), "--out", str(tmp_path), "--size", "32",
+            "--device", "cpu"]
+    assert main(argv) == 2
+    one_line_error(capsys, f"{truth} already exists: refusing to replace it (pass --overwrite)")
+    assert truth.read_bytes() == before and not (tmp_path / "f1_overlay.png").exists()
+    assert main([*argv, "--overwrite"]) == 0
+    assert truth.read_bytes() != before and (tmp_path / "f1_overlay.png").is_file()
+
+
+def test_predict_names_a_folder_as_a_folder(b0_ckpt, tmp_path, capsys):
+    (tmp_path / "frames").mkdir()
+    assert main(["predict", "--checkpoint", str(b0_ckpt), str(tmp_path / "frames"), "--out", str(tmp_path / "o")]) == 2
+    one_line_error(capsys, f"image file(s): {tmp_path / 'frames'} is a directory, not a file")
+
+
+def test_predict_names_a_symlink_loop(b0_ckpt, tmp_path, capsys):
+    loop = tmp_path / "loop.png"
+    os.symlink(loop, loop)
+    assert main(["predict", "--checkpoint", str(b0_ckpt), str(loop), "--out", str(tmp_path / "o")]) == 2
+    one_line_error(capsys, f"{loop} is a symlink loop")
+
+
+def test_predict_names_a_checkpoint_folder(tmp_path, capsys):
+    frame = _png(tmp_path / "f.png", (32, 32, 3))
+    assert main(["predict", "--checkpoint", str(tmp_path), str(frame), "--out", str(tmp_path / "o"),
+                 "--device", "cpu"]) == 2
+    one_line_error(capsys, f"checkpoint file: {tmp_path} is a directory, not a file")
