@@ -266,3 +266,27 @@ def test_nan_area_read_mid_run_fails_naming_the_cache(data_root, tmp_path):
     damaged = rf"teacher cache {cache.paths[0]} is damaged: the maps of \['{ds.stems[3]}'\]"
     with pytest.raises(ValueError, match=damaged):
         cache.lookup([ds.stems[2], ds.stems[3]], torch.tensor([1, 1]), 64, cpu)
+
+
+def test_cache_command_lists_then_prunes_an_absent_teachers_cache(data_root, tmp_path, capsys):
+    from kdas_lab.cli import main
+    from kdas_lab.models import save_checkpoint
+    from tests.test_hostile_inputs import _dead_pid
+
+    teacher, _, _, cache = _small_cache(data_root, tmp_path / "c")
+    save_checkpoint(tmp_path / "a.pt", teacher)
+    torch.manual_seed(2)
+    save_checkpoint(tmp_path / "other" / "b.pt", create_model("polyp_pvt_b0"))
+    npy, nbytes = cache.paths[0], cache.paths[0].stat().st_size
+    stale = npy.parent / f".{npy.name}.{_dead_pid()}-0123abcd.tmp.npy"
+    stale.write_bytes(b"\0")
+    sha = tc.state_dict_sha256(teacher)[:12]
+    assert main(["cache", "--dir", str(npy.parent), "--teacher", str(tmp_path / "a.pt")]) == 0
+    out = capsys.readouterr()
+    assert sha in out.out and str(nbytes) in out.out and "would remove (pass --prune): 0 cache(s), 0 bytes" in out.out
+    assert f"would remove {stale}" in out.err and stale.exists()
+    argv = ["cache", "--dir", str(npy.parent), "--teacher", str(tmp_path / "other")]
+    assert main(argv) == 0 and "teacher not present" in capsys.readouterr().out and npy.exists()
+    assert main([*argv, "--prune"]) == 0
+    assert f"removed: 1 cache(s), {nbytes} bytes" in capsys.readouterr().out
+    assert not npy.exists() and not npy.with_suffix(".json").exists() and not stale.exists()
