@@ -62,3 +62,33 @@ def test_predict_names_a_checkpoint_folder(tmp_path, capsys):
     assert main(["predict", "--checkpoint", str(tmp_path), str(frame), "--out", str(tmp_path / "o"),
                  "--device", "cpu"]) == 2
     one_line_error(capsys, f"checkpoint file: {tmp_path} is a directory, not a file")
+
+
+# ------------------------------------------------------------------ Config
+def test_epoch_sizes_longer_than_epochs_is_refused():
+    from kdas_lab.config import Config
+
+    with pytest.raises(ValueError, match=r"^Config: epoch_sizes lists 3 sizes for 2 epoch\(s\)"):
+        Config.from_profile("fast", epochs=2, epoch_sizes=[32, 32, 64])
+
+
+def test_epoch_sizes_larger_than_image_size_is_refused():
+    from kdas_lab.config import Config
+
+    with pytest.raises(ValueError, match="^Config: epoch_sizes holds 160, larger than image_size 128"):
+        Config.from_profile("fast", image_size=128, epoch_sizes=[160])
+
+
+def test_teacher_set_errors_say_teacher_set():
+    from kdas_lab.config import Config
+
+    with pytest.raises(ValueError, match=r"^Config: teacher_set: lr must be > 0, got -1\.0$"):
+        Config.from_profile("fast", teacher_set={"lr": -1})
+    with pytest.raises(ValueError, match=r"^Config: teacher_set: unknown config fields: \['nope'\]$"):
+        Config.from_profile("fast", teacher_set={"nope": 1})
+
+
+def test_a_bad_kdas_profile_names_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("KDAS_PROFILE", "nope")
+    assert main(["info"]) == 2
+    one_line_error(capsys, "environment variable KDAS_PROFILE='nope': unknown profile")
