@@ -12,8 +12,10 @@ from kdas_lab.cli import main
 
 
 def one_line_error(capsys, needle: str) -> str:
+    """stderr (progress bars aside) is one line holding ``needle``, no traceback."""
     err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.strip() and "it/s]" not in ln]
+    assert "Traceback" not in err and len(lines) == 1, err
     assert needle in err, err
     return err
 
@@ -92,3 +94,17 @@ def test_a_bad_kdas_profile_names_the_variable(monkeypatch, capsys):
     monkeypatch.setenv("KDAS_PROFILE", "nope")
     assert main(["info"]) == 2
     one_line_error(capsys, "environment variable KDAS_PROFILE='nope': unknown profile")
+
+
+# ------------------------------------------------------------------ data folders
+def test_an_empty_data_folder_under_the_fast_profile_says_so(tmp_path):
+    from kdas_lab.config import Config
+    from kdas_lab.data.io import DataError
+    from kdas_lab.data.layout import data_root
+
+    (tmp_path / "data").mkdir()
+    cfg = Config.from_profile("fast", data_dir=tmp_path / "data")
+    with pytest.raises(DataError, match=f"^data folder {tmp_path / 'data'} .* is an empty folder: the fast profile"):
+        data_root(cfg)
+    assert list((tmp_path / "data").iterdir()) == []
+
