@@ -108,3 +108,19 @@ def test_an_empty_data_folder_under_the_fast_profile_says_so(tmp_path):
         data_root(cfg)
     assert list((tmp_path / "data").iterdir()) == []
 
+
+# ------------------------------------------------------------------ resume
+def test_allow_change_method_is_refused_before_anything_is_logged(tmp_path, capsys):
+    import torch
+
+    from kdas_lab.config import Config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    stored = Config.from_profile("fast", method="kdas").to_dict()
+    torch.save({"config": stored, "epoch": 1}, run / "last.pt")
+    assert main(["distill", "--out", str(run), "--resume", "--allow-change", "method", "--method", "kd",
+                 "--teacher", str(tmp_path / "t.pt"), "--profile", "fast", "--quiet"]) == 2
+    err = one_line_error(capsys, "--allow-change method: a resumed run cannot change its method")
+    assert "resumed after" not in err and not (run / "resume.log").exists()
+
