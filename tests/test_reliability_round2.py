@@ -124,3 +124,15 @@ def test_allow_change_method_is_refused_before_anything_is_logged(tmp_path, caps
     err = one_line_error(capsys, "--allow-change method: a resumed run cannot change its method")
     assert "resumed after" not in err and not (run / "resume.log").exists()
 
+
+# ------------------------------------------------------------------ evaluate
+def test_evaluate_refuses_a_mask_whose_size_differs_from_its_image(b0_ckpt, tmp_path, capsys):
+    folder = tmp_path / "data" / "TestDataset" / "Odd"
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    image = _png(folder / "images" / "a.png", (64, 64, 3), 80)
+    mask = _png(folder / "masks" / "a.png", (24, 40), 255)  # 40 wide, 24 high
+    assert main(["evaluate", "--checkpoint", str(b0_ckpt), "--data", str(tmp_path / "data"), "--size", "32",
+                 "--device", "cpu"]) == 2
+    one_line_error(capsys, f"size mismatch: image {image} is 64x64, mask {mask} is 40x24 (WxH)")
+
