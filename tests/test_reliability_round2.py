@@ -136,3 +136,27 @@ def test_evaluate_refuses_a_mask_whose_size_differs_from_its_image(b0_ckpt, tmp_
                  "--device", "cpu"]) == 2
     one_line_error(capsys, f"size mismatch: image {image} is 64x64, mask {mask} is 40x24 (WxH)")
 
+
+# ------------------------------------------------------------------ checkpoints
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo should-not-run",))
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_a_bare_pickle_is_refused_as_legacy_without_a_torch_warning(tmp_path, protocol, recwarn):
+    import pickle
+
+    import torch
+
+    from kdas_lab.models import CheckpointError, read_checkpoint
+
+    path = tmp_path / "old.pt"
+    path.write_bytes(pickle.dumps({"state_dict": {}, "x": _RunsCode()}, protocol=protocol))
+    with pytest.raises(CheckpointError, match=f"^checkpoint {path}: legacy pickle checkpoint, refused: loading it "
+                                              "could execute code; re-save it with torch.save in a trusted"):
+        read_checkpoint(path)
+    assert not [w for w in recwarn if "pickle protocol" in str(w.message)]
+    torch.save({"w": torch.ones(2)}, path, _use_new_zipfile_serialization=False)  # torch's legacy format: read
+    assert read_checkpoint(path)["w"].tolist() == [1.0, 1.0]
+
