@@ -95,10 +95,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_stale(folder: str | os.PathLike, name: str | None = None) -> list[str]:
+def clean_stale(folder: str | os.PathLike, name: str | None = None, dry_run: bool = False) -> list[str]:
     """Delete the temporary files and folders a killed kdas_lab process left in ``folder`` (only those
-    for ``name`` when given); those of unknown owner are reported, not touched. Prints one line for
-    each to stderr and returns the lines."""
+    for ``name`` when given; ``dry_run``: only say so); those of unknown owner are reported, not
+    touched. Prints one line for each to stderr and returns the lines."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -110,6 +110,8 @@ def clean_stale(folder: str | os.PathLike, name: str | None = None) -> list[str]
         pid = m["pid"] or m["dpid"]
         if pid is None:
             notes.append(f"note: {entry} looks like the leftover of an interrupted run; remove it by hand")
+        elif dry_run and not _alive(int(pid)):
+            notes.append(f"note: would remove {entry}, left by a killed run (process {pid})")
         elif not _alive(int(pid)):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)

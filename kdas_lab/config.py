@@ -135,12 +135,19 @@ class Config:
             (not set(self.teacher_set) & TEACHER_SET_FORBIDDEN,
              f"teacher_set may not set {', '.join(sorted(TEACHER_SET_FORBIDDEN))} (use teacher_epochs)"),
             (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be > 0 (or None)"),
+            (len(self.epoch_sizes) <= self.epochs, f"epoch_sizes lists {len(self.epoch_sizes)} sizes for "
+             f"{self.epochs} epoch(s): at most one size per epoch"),
+            (max(self.epoch_sizes, default=0) <= self.image_size, f"epoch_sizes holds "
+             f"{max(self.epoch_sizes, default=0)}, larger than image_size {self.image_size} (sizes grow up to it)"),
         )
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"Config: {message}")
         if self.teacher_set:
-            self.for_teacher()  # unknown or out-of-range entries fail now
+            try:
+                self.for_teacher()  # unknown or out-of-range entries fail now
+            except ValueError as exc:
+                raise ValueError(f"Config: teacher_set: {str(exc).removeprefix('Config: ')}") from None
 
     @classmethod
     def from_profile(cls, profile: str, **overrides: Any) -> Config:
@@ -155,6 +162,9 @@ class Config:
         from the environment."""
         if profile is None and os.environ.get("KDAS_PROFILE"):
             profile = os.environ["KDAS_PROFILE"]
+            if profile not in PROFILES:
+                raise ValueError(f"environment variable KDAS_PROFILE={profile!r}: unknown profile; valid "
+                                 f"profiles: {', '.join(PROFILES)}")
         if profile is None:
             profile = "fast" if os.environ.get("KDAS_FAST", "0") not in ("", "0", "false") else "course"
         env: dict[str, Any] = {}

@@ -189,3 +189,104 @@ def test_dihedral_cached_run_resumes_exactly(data_root, tmp_path):
     a, b = (pd.read_csv(tmp_path / r / "steps.csv") for r in ("full", "part"))
     pd.testing.assert_frame_equal(a, b, atol=1e-6, rtol=0)
     assert len(a) == 4 and a["loss_sgm"].notna().all()
+
+
+def _small_cache(data_root, cdir, n_views=2):
+    """A B0 teacher's cache of the 6 synthetic 64 px images: ``(teacher, dataset, kwargs, cache)``."""
+    from kdas_lab.data import PolypDataset
+
+    ds = PolypDataset(Path(data_root) / "TrainDataset", 64)
+    torch.manual_seed(1)
+    teacher = create_model("polyp_pvt_b0").eval()
+    kw = dict(device=torch.device("cpu"), batch_size=6, progress=False)
+    cache, _ = tc.load_or_build(teacher, ds, [64], n_views, cdir, **kw)
+    return teacher, ds, kw, cache
+
+
+def _overwrite_block(path, row, view, value: bytes, n_views=2, size=64):
+    """Overwrite the (2, size, size) float16 block of (row, view) in the .npy with ``value`` repeated."""
+    block = 2 * size * size * 2
+    offset = np.load(path, mmap_mode="r").offset + (row * n_views + view) * block
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(value * (block // len(value)))
+
+
+def test_full_disk_is_one_error_naming_the_bytes_and_leaves_no_temp(data_root, tmp_path):
+    import subprocess
+
+    from kdas_lab.data import PolypDataset
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a 256 KiB tmpfs to fill: {mounted.stderr.strip() or mounted.returncode}")
+    try:
+        teacher = create_model("polyp_pvt_b0").eval()
+        ds = PolypDataset(Path(data_root) / "TrainDataset", 64)
+        needed = 128 + 6 * 8 * 2 * 64 * 64 * 2  # npy header + (N, V, 2, s, s) float16
+        with pytest.raises(OSError, match=f"disk full: the teacher cache needs {needed} bytes") as err:
+            tc.load_or_build(teacher, ds, [64], 8, disk, device=torch.device("cpu"), progress=False)
+        assert str(disk) in err.value.filename and err.value.filename.endswith(".npy")
+        assert [p.suffix for p in disk.iterdir()] == [".lock"]  # no temp file keeps the disk full
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_stale_temp_of_a_killed_build_is_removed_at_load(data_root, tmp_path, capsys):
+    from tests.test_hostile_inputs import _dead_pid
+
+    cdir = tmp_path / "c"
+    cdir.mkdir()
+    stale = cdir / f".x.npy.{_dead_pid()}-0123abcd.tmp.npy"
+    stale.write_bytes(b"\0" * 100)
+    _small_cache(data_root, cdir)
+    assert not stale.exists() and f"removed {stale}" in capsys.readouterr().err
+
+
+def test_zeroed_area_is_detected_at_load_and_rebuilt(data_root, tmp_path, capsys):
+    teacher, ds, kw, cache = _small_cache(data_root, tmp_path / "c")
+    path = cache.paths[0]
+    good = np.array(cache.arrays[64][5])
+    del cache
+    _overwrite_block(path, row=5, view=1, value=b"\0")
+    again, built = tc.load_or_build(teacher, ds, [64], 2, tmp_path / "c", **kw)
+    assert built and f"teacher cache {path} is damaged" in capsys.readouterr().out
+    np.testing.assert_array_equal(again.arrays[64][5], good)
+
+
+def test_nan_area_read_mid_run_fails_naming_the_cache(data_root, tmp_path):
+    _, ds, _, cache = _small_cache(data_root, tmp_path / "c")
+    cpu = torch.device("cpu")
+    cache.lookup([ds.stems[0]], torch.tensor([1]), 64, cpu)  # read once: fine
+    _overwrite_block(cache.paths[0], row=3, view=1, value=np.float16("nan").tobytes())
+    cache.lookup([ds.stems[0]], torch.tensor([0]), 64, cpu)  # another block: fine
+    damaged = rf"teacher cache {cache.paths[0]} is damaged: the maps of \['{ds.stems[3]}'\]"
+    with pytest.raises(ValueError, match=damaged):
+        cache.lookup([ds.stems[2], ds.stems[3]], torch.tensor([1, 1]), 64, cpu)
+
+
+def test_cache_command_lists_then_prunes_an_absent_teachers_cache(data_root, tmp_path, capsys):
+    from kdas_lab.cli import main
+    from kdas_lab.models import save_checkpoint
+    from tests.test_hostile_inputs import _dead_pid
+
+    teacher, _, _, cache = _small_cache(data_root, tmp_path / "c")
+    save_checkpoint(tmp_path / "a.pt", teacher)
+    torch.manual_seed(2)
+    save_checkpoint(tmp_path / "other" / "b.pt", create_model("polyp_pvt_b0"))
+    npy, nbytes = cache.paths[0], cache.paths[0].stat().st_size
+    stale = npy.parent / f".{npy.name}.{_dead_pid()}-0123abcd.tmp.npy"
+    stale.write_bytes(b"\0")
+    sha = tc.state_dict_sha256(teacher)[:12]
+    assert main(["cache", "--dir", str(npy.parent), "--teacher", str(tmp_path / "a.pt")]) == 0
+    out = capsys.readouterr()
+    assert sha in out.out and str(nbytes) in out.out and "would remove (pass --prune): 0 cache(s), 0 bytes" in out.out
+    assert f"would remove {stale}" in out.err and stale.exists()
+    argv = ["cache", "--dir", str(npy.parent), "--teacher", str(tmp_path / "other")]
+    assert main(argv) == 0 and "teacher not present" in capsys.readouterr().out and npy.exists()
+    assert main([*argv, "--prune"]) == 0
+    assert f"removed: 1 cache(s), {nbytes} bytes" in capsys.readouterr().out
+    assert not npy.exists() and not npy.with_suffix(".json").exists() and not stale.exists()

@@ -8,7 +8,7 @@ import importlib
 
 from kdas_lab.cli.errors import standalone_main
 
-COMMAND_MODULES = ("info", "train", "predict", "demo", "evaluate", "bench", "ablate", "data")
+COMMAND_MODULES = ("info", "train", "predict", "demo", "evaluate", "bench", "ablate", "data", "cache")
 
 
 def register_all(subparsers) -> None:

@@ -2,7 +2,9 @@
 
 For every image (any size): the probability map as in the published test script (resize to
 ``--size``, predict, upsample to the image size, min-max), saved as ``<stem>_mask.png`` (x255) and
-``<stem>_overlay.png`` (mask >= 0.5 drawn over the image). Files are written atomically.
+``<stem>_overlay.png`` (mask >= 0.5 drawn over the image). Files are written atomically; an
+existing output file (e.g. a ground-truth ``<stem>_mask.png`` beside the frames) is refused before any
+work unless ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -11,11 +13,24 @@ from pathlib import Path
 import numpy as np
 
 from kdas_lab.cli.errors import network_size
+from kdas_lab.paths import require_files
+
+OUTPUTS = ("mask", "overlay")
+
+
+def refuse_existing(out_dir: Path, stems: list[str]) -> None:
+    """``FileExistsError`` naming the first output file that already exists (kdas_lab may not have written it)."""
+    files = [out_dir / f"{s}_{kind}.png" for s in stems for kind in OUTPUTS]
+    taken = [f for f in files if f.exists() or f.is_symlink()]
+    if taken:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise FileExistsError(f"{taken[0]} already exists{more}: refusing to replace it (pass --overwrite)")
 
 
 def predict_files(checkpoint, images: list, out_dir, size: int = 352, device=None,
-                  threshold: float = 0.5) -> list[dict]:
-    """Predict every image file; returns one record per image (paths written, foreground fraction)."""
+                  threshold: float = 0.5, overwrite: bool = False) -> list[dict]:
+    """Predict every image file; returns one record per image (paths written, foreground fraction).
+    Existing outputs are refused unless ``overwrite``."""
     from kdas_lab.data.io import load_image, save_png_atomic
     from kdas_lab.evaluation.inference import predict_image
     from kdas_lab.models import load_model
@@ -25,16 +40,16 @@ def predict_files(checkpoint, images: list, out_dir, size: int = 352, device=Non
     if size % 32:
         raise ValueError(f"--size {size}: must be a multiple of 32")
     paths = [Path(p) for p in images]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"image file(s) not found: {', '.join(missing)}")
+    require_files(paths, "image file(s)")
     stems = [p.stem for p in paths]
     dupes = sorted({s for s in stems if stems.count(s) > 1})
     if dupes:
         raise ValueError(f"several inputs share the stem(s) {dupes}: their outputs would overwrite each other")
+    out_dir = Path(out_dir)
+    if not overwrite:
+        refuse_existing(out_dir, stems)
     device = resolve_device(device or "auto")
     model = load_model(checkpoint, device=device).eval()
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
     for path in paths:
@@ -53,7 +68,8 @@ def predict_files(checkpoint, images: list, out_dir, size: int = 352, device=Non
 def _run(args) -> int:
     import pandas as pd
 
-    records = predict_files(args.checkpoint, args.images, args.out, size=args.size, device=args.device)
+    records = predict_files(args.checkpoint, args.images, args.out, size=args.size, device=args.device,
+                            overwrite=args.overwrite)
     print(pd.DataFrame(records)[["image", "height", "width", "foreground", "mask"]].to_string(index=False))
     return 0
 
@@ -65,4 +81,5 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--size", type=network_size, default=352, help="network input size, multiple of 32 (default 352)")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
+    p.add_argument("--overwrite", action="store_true", help="replace existing <stem>_mask.png / _overlay.png files")
     p.set_defaults(func=_run)

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from kdas_lab.data.cache import cache_key, load_or_build_cache
-from kdas_lab.data.io import DataError, load_image, load_mask
+from kdas_lab.data.io import check_same_size, load_image, load_mask
 from kdas_lab.data.layout import find_pairs
 from kdas_lab.data.transforms import build_augment, make_sample, resize_image, resize_mask
 
@@ -23,9 +23,7 @@ from kdas_lab.data.transforms import build_augment, make_sample, resize_image, r
 def load_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``(uint8 (H,W,3), bool (H,W))``; raises if the sizes differ."""
     image, mask = load_image(image_path), load_mask(mask_path)
-    if image.shape[:2] != mask.shape:
-        raise DataError(f"size mismatch: image {image_path} is {image.shape[1]}x{image.shape[0]}, "
-                        f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} (WxH)")
+    check_same_size(image_path, image, mask_path, mask)
     return image, mask
 
 

@@ -148,6 +148,13 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
     return binarize_mask(_mask_levels(path, "mask"), path)
 
 
+def check_same_size(image_path: Path, image: np.ndarray, mask_path: Path, mask: np.ndarray) -> None:
+    """Raise :class:`DataError` naming both files when the image ``(H, W, 3)`` and mask ``(H, W)`` differ."""
+    if image.shape[:2] != mask.shape[:2]:
+        raise DataError(f"size mismatch: image {image_path} is {image.shape[1]}x{image.shape[0]}, "
+                        f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} (WxH)")
+
+
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(H, W)`` from the file header only (no full decode)."""
     path = Path(path)

@@ -178,8 +178,9 @@ def build_synthetic(out: str | os.PathLike, n_train: int, n_test: int, size: int
 
 
 def ensure_synthetic(cfg) -> Path:
-    """Return ``cfg.data_dir``, building a synthetic set there first if it holds no TrainDataset
-    (``cfg.synthetic_train`` / ``cfg.synthetic_test`` frames at ``cfg.image_size``, ``cfg.seed``)."""
+    """Return ``cfg.data_dir``, building a synthetic set there first if it does not exist
+    (``cfg.synthetic_train`` / ``cfg.synthetic_test`` frames at ``cfg.image_size``, ``cfg.seed``); an
+    existing folder without a TrainDataset (e.g. an empty one) is refused, never built over."""
     root = Path(cfg.data_dir)
     if has_train_images(root):
         return root
@@ -188,4 +189,14 @@ def ensure_synthetic(cfg) -> Path:
     except (DataError, OSError):
         if has_train_images(root):  # another process built it meanwhile
             return root
+        if root.exists():
+            raise DataError(_not_buildable(root)) from None
         raise
+
+
+def _not_buildable(root: Path) -> str:
+    what = ("is a file, not a folder" if not root.is_dir() else
+            "is an empty folder" if not any(root.iterdir()) else "holds no TrainDataset/images")
+    return (f"data folder {root} (data_dir / KDAS_DATA_DIR) {what}: the fast profile builds its synthetic set "
+            f"only in a folder that does not exist yet; point KDAS_DATA_DIR (or --data) to a new path, remove "
+            f"{root}, or install real data there (kdas-lab data ...)")

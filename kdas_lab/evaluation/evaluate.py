@@ -2,7 +2,8 @@
 
 ``evaluate_model``: predict each test image (:func:`kdas_lab.evaluation.inference.predict_image`), store it at
 the mask's size as the published test script's PNG levels (so the numbers equal those of
-``evaluate_maps`` on the saved maps), score it under a protocol. ``evaluate_maps``: score maps
+``evaluate_maps`` on the saved maps), score it under a protocol; a mask whose size differs from its
+image is refused, naming both. ``evaluate_maps``: score maps
 ``PRED_ROOT/<name>/<stem>.png`` against ``TEST_ROOT/<name>/masks/<stem>.*``.
 Both return a pandas DataFrame: one row per dataset, columns :data:`kdas_lab.metrics.METRIC_KEYS`.
 """
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from kdas_lab.data.io import DataError, image_size, load_image, load_mask_grey, save_png_atomic
+from kdas_lab.data.io import DataError, check_same_size, image_size, load_image, load_mask_grey, save_png_atomic
 from kdas_lab.data.layout import find_pairs, find_test_root, index_by_stem, list_test_sets, pair_by_stem
 from kdas_lab.evaluation.inference import predict_image, to_png_levels
 from kdas_lab.metrics import METRIC_KEYS, get_protocol, image_scores, map_scores, summarise
@@ -53,7 +54,9 @@ def evaluate_model(model: nn.Module, root: str | os.PathLike, datasets: Sequence
         scores = []
         for stem, image_path, mask_path in bar:
             gt = load_mask_grey(mask_path)  # (H, W) uint8 as stored
-            prob = predict_image(model, load_image(image_path), size=size, out_size=gt.shape)
+            image = load_image(image_path)  # (H, W, 3) uint8
+            check_same_size(image_path, image, mask_path, gt)
+            prob = predict_image(model, image, size=size, out_size=gt.shape)
             levels = to_png_levels(prob)  # (H, W) uint8, the saved map
             if out_dir is not None:
                 save_png_atomic(levels, out_dir / f"{stem}.png")

@@ -9,8 +9,9 @@ Accepted layouts (``source_layout`` in the report):
 Wrappers ``{"state_dict": ...}`` / ``{"model": ...}`` and DDP ``module.`` prefixes are unwrapped.
 Loading is strict: missing, unexpected or mis-shaped keys raise :class:`CheckpointError`.
 Files are always read with ``torch.load(weights_only=True)`` onto the CPU. A file whose unpickling
-would call a function (``os.system``, any class) is refused as such, never as "corrupt"; weights that
-are not finite (NaN, Inf) are refused on every load.
+would call a function (``os.system``, any class) is refused as such, never as "corrupt"; so is a bare
+pickle (not torch's zip or protocol-2 legacy format: torch's safe reader cannot parse it) before torch
+reads it; weights that are not finite (NaN, Inf) are refused on every load.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from torch import nn
 from kdas_lab import __version__
 from kdas_lab.atomic import torch_save_atomic
 from kdas_lab.models.polyp_pvt import VARIANTS
+from kdas_lab.paths import require_files
 
 FORMAT = "kdas_lab"
 _RESERVED = ("format", "version", "model_name", "state_dict", "config", "epoch", "metrics")
@@ -69,6 +71,19 @@ def _load_error(path: Path, e: Exception) -> CheckpointError:
                            f"PyTorch file ({type(e).__name__}: {first[:200]})")
 
 
+# torch's legacy (non-zip) files open with protocol 2 and its magic number, LONG1 0x1950a86a20f9469cfc6c
+_TORCH_LEGACY_HEAD = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def refuse_bare_pickle(path: Path) -> None:
+    """A pickle that is not a torch file (e.g. ``pickle.dump``, protocol 4/5) is refused as such."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(_TORCH_LEGACY_HEAD))
+    if head[:1] == b"\x80" and head != _TORCH_LEGACY_HEAD:
+        raise CheckpointError(f"checkpoint {path}: legacy pickle checkpoint, refused: loading it could execute "
+                              f"code; re-save it with torch.save in a trusted environment")
+
+
 def check_finite(tensors: Mapping[str, Any], source: str) -> None:
     """Refuse weights holding NaN or Inf (they give plausible-looking but meaningless outputs)."""
     bad = [str(k) for k, v in tensors.items()
@@ -90,8 +105,8 @@ def read_checkpoint(path: str | os.PathLike, *, meta_only: bool = False) -> dict
     the weights must be finite. ``meta_only``: memory-map the file and skip the weight check (for
     reading ``config`` / ``epoch`` without reading the tensors)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
+    require_files([path], "checkpoint file")
+    refuse_bare_pickle(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=meta_only)
     except Exception as e:  # torch raises many types (RuntimeError, UnpicklingError, KeyError, EOFError)

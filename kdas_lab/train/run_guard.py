@@ -6,7 +6,8 @@
 - ``resume`` compares the configuration stored in ``last.pt`` with this one: any difference is
   refused unless its field is named in ``allow_change`` (e.g. ``epochs`` to extend a run); allowed
   changes are printed and appended to ``resume.log``. Runtime-only fields (device, workers,
-  threads, out_dir) may always differ.
+  threads, out_dir) may always differ; ``method`` never may (the checkpoint holds that method's
+  loss state), so ``--allow-change method`` is refused before anything is compared or logged.
 - The teacher must be the architecture the configuration names.
 - Temp files a killed run left in the folder are removed (:func:`kdas_lab.atomic.clean_stale`).
 """
@@ -23,6 +24,7 @@ from kdas_lab.models import read_checkpoint
 
 RUN_FILES = ("last.pt", "best.pt", "history.csv", "steps.csv", "resume.log")
 RUNTIME_FIELDS = ("device", "num_workers", "threads", "out_dir", "compile", "device_data", "time_budget_s")
+FIXED_FIELDS = ("method",)  # a resumed run keeps these whatever --allow-change says
 
 
 class RunFolderError(ValueError):
@@ -45,6 +47,11 @@ def prepare_run(cfg: Config, out_dir, *, resume: bool, overwrite_run: bool = Tru
     unknown = sorted(allow - {f.name for f in dataclasses.fields(Config)})
     if unknown:
         raise RunFolderError(f"--allow-change {','.join(unknown)}: not configuration fields")
+    fixed = sorted(allow & set(FIXED_FIELDS))
+    if fixed:
+        raise RunFolderError(f"--allow-change {','.join(fixed)}: a resumed run cannot change its "
+                             f"{', '.join(fixed)} (the checkpoint holds that method's loss and optimizer "
+                             f"state); start a new run (another --out, or --overwrite-run)")
     if allow and not resume:
         raise RunFolderError("--allow-change only applies to --resume")
     if is_main:

@@ -4,8 +4,11 @@ Exact when the input pipeline is a fixed function of (image, view): augmentation
 ``augment_mode="dihedral"`` (:mod:`kdas_lab.data.views`), and the loss reads only the teacher's
 prediction maps (``loss.teacher_fields`` within ``("p1", "p2")``: kdas, kdas-official, kd, dist,
 cwd without features). Storage: per training scale ``<name>.npy`` float16 ``(N, V, 2, s, s)``
-(memory-mapped; index 2 = p1, p2) and ``<name>.json`` (written last: a cache without it is
-incomplete). ``<name>`` ends in a sha256 over the data key (folder, stems, file sizes and mtimes),
+(memory-mapped; index 2 = p1, p2; its space reserved before it is mapped) and ``<name>.json`` (written
+last: a cache without it is incomplete) holding a crc32 per (image, view) block: a sample of images is
+checked at load (a damaged file is named and rebuilt) and every block the first time it is read (a
+damaged block mid-run is an error naming the file). Temp files a killed build left are removed at
+load. ``<name>`` ends in a sha256 over the data key (folder, stems, file sizes and mtimes),
 the base and training sizes, the views, the autocast dtype and the sha256 of the teacher's
 state_dict: another teacher, other data or another size gives another file, never a stale reuse.
 The trainer caches every image of the training folder (not only its split), so all seeds, arms and
@@ -26,13 +29,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from kdas_lab.atomic import atomic_path, write_text_atomic
+from kdas_lab.atomic import atomic_path, clean_stale, write_text_atomic
 from kdas_lab.data import PolypDataset
 from kdas_lab.data.cache import cache_key
 from kdas_lab.data.views import N_VIEWS, apply_view
 from kdas_lab.store.fingerprint import state_dict_sha256
+from kdas_lab.train.cache_store import allocate_npy, bad_blocks, block_crcs, sample_rows
 
-FORMAT = 1
+FORMAT = 2  # 2: crc32 per block
 CACHED_FIELDS = ("p1", "p2")
 
 
@@ -60,9 +64,13 @@ def unavailable_reason(cfg, loss: torch.nn.Module, distilling: bool, distributed
 class TeacherCache:
     """Memory-mapped teacher maps per training size; :meth:`lookup` gives a batch's outputs."""
 
-    def __init__(self, arrays: dict[int, np.ndarray], stems: list[str], paths: list[Path], n_views: int):
+    def __init__(self, arrays: dict[int, np.ndarray], stems: list[str], paths: list[Path], n_views: int,
+                 crcs: dict[int, np.ndarray] | None = None):
         self.arrays, self.paths, self.n_views = arrays, paths, n_views
         self.index = {s: i for i, s in enumerate(stems)}
+        self.crcs = crcs or {}  # size -> (N, V) crc32; blocks are checked once, at their first read
+        self.checked = {s: np.zeros(c.shape, bool) for s, c in self.crcs.items()}
+        self.files = dict(zip(arrays, paths))
 
     def lookup(self, stems: list[str], views: torch.Tensor | None, size: int,
                device: torch.device) -> CachedTeacherOutput:
@@ -72,9 +80,24 @@ class TeacherCache:
             raise KeyError(f"teacher cache {self.paths[0]} holds no entry for {missing[:5]}")
         rows = np.array([self.index[s] for s in stems])  # (B,)
         cols = np.zeros_like(rows) if views is None else views.cpu().numpy()  # (B,)
-        maps = torch.from_numpy(np.ascontiguousarray(self.arrays[size][rows, cols]))  # (B, 2, s, s) f16
+        block = np.ascontiguousarray(self.arrays[size][rows, cols])  # (B, 2, s, s) f16
+        self._verify(size, rows, cols, block, stems)
+        maps = torch.from_numpy(block)  # (B, 2, s, s) f16
         maps = maps.to(device, non_blocking=True).float()  # (B, 2, s, s)
         return CachedTeacherOutput(maps[:, 0:1], maps[:, 1:2])
+
+    def _verify(self, size: int, rows: np.ndarray, cols: np.ndarray, block: np.ndarray, stems: list[str]) -> None:
+        """Blocks read for the first time must match their crc32 (else ``ValueError`` naming the file)."""
+        if size not in self.crcs:
+            return
+        fresh = np.flatnonzero(~self.checked[size][rows, cols])  # (k,)
+        bad = [int(fresh[i]) for i, c in enumerate(block_crcs(block[fresh]))
+               if c != self.crcs[size][rows[fresh[i]], cols[fresh[i]]]]
+        if bad:
+            raise ValueError(f"teacher cache {self.files[size]} is damaged: the maps of "
+                             f"{[stems[i] for i in bad][:5]} no longer match their checksum (zeroed or overwritten "
+                             f"data); delete it and rerun to rebuild it")
+        self.checked[size][rows[fresh], cols[fresh]] = True
 
 
 def cache_meta(dataset, teacher_sha: str, size: int, n_views: int, amp: str, teacher_name: str) -> dict:
@@ -89,20 +112,28 @@ def cache_name(meta: dict) -> str:
     return f"{meta['data_key'].split('-')[0]}-{meta['size']}px-{meta['views']}v-{digest}"
 
 
-def _open_valid(npy: Path, meta_path: Path, meta: dict) -> np.ndarray | None:
-    """The cached array if both files exist and match ``meta``; None if absent; warns if unreadable."""
+def _open_valid(npy: Path, meta_path: Path, meta: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(array, crc32 (N, V))`` if both files exist, match ``meta`` and a sample of images matches its
+    checksums; None if absent; warns (naming the file) when unreadable or damaged."""
     if not (npy.exists() and meta_path.exists()):
         return None
     try:
         stored = json.loads(meta_path.read_text())
+        crcs = np.array(stored.pop("crc32", []), dtype=np.int64)  # (N, V)
         arr = np.load(npy, mmap_mode="r")
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, AttributeError) as err:
         tqdm.write(f"teacher cache {npy} is unreadable ({err}); rebuilding it")
         return None
-    if stored != meta or list(arr.shape) != meta["shape"] or arr.dtype != np.float16:
+    if (stored != meta or list(arr.shape) != meta["shape"] or arr.dtype != np.float16
+            or list(crcs.shape) != meta["shape"][:2]):
         tqdm.write(f"teacher cache {npy} does not match its description ({meta_path}); rebuilding it")
         return None
-    return arr
+    rows = np.repeat(sample_rows(len(arr)), arr.shape[1])  # (k * V,)
+    cols = np.tile(np.arange(arr.shape[1]), len(rows) // arr.shape[1])  # (k * V,)
+    if bad_blocks(arr, crcs, rows, cols):
+        tqdm.write(f"teacher cache {npy} is damaged (data no longer matches its checksums); rebuilding it")
+        return None
+    return arr, crcs
 
 
 @contextlib.contextmanager
@@ -123,13 +154,14 @@ def _locked(path: Path):
 
 @torch.no_grad()
 def _build(teacher, dataset, todo: dict[int, Path], n_views: int, device, autocast, memory_format,
-           batch_size: int, progress: bool) -> None:
-    """Teacher maps for every (image, view, size) in ``todo``, written to temp files then renamed."""
+           batch_size: int, progress: bool) -> dict[int, np.ndarray]:
+    """Teacher maps for every (image, view, size) in ``todo``, written to temp files then renamed;
+    returns each size's crc32 per block ``(N, V)``."""
     n = len(dataset)
+    crcs = {s: np.zeros((n, n_views), np.int64) for s in todo}
     with contextlib.ExitStack() as stack:
         tmps = {s: stack.enter_context(atomic_path(p)) for s, p in todo.items()}
-        outs = {s: np.lib.format.open_memmap(tmps[s], mode="w+", dtype=np.float16,
-                                             shape=(n, n_views, 2, s, s)) for s in todo}
+        outs = {s: allocate_npy(tmps[s], (n, n_views, 2, s, s), p) for s, p in todo.items()}
         bar = tqdm(total=n * n_views * len(todo), desc="caching teacher outputs", disable=not progress,
                    leave=False, unit="img")
         for lo in range(0, n, batch_size):
@@ -147,12 +179,14 @@ def _build(teacher, dataset, todo: dict[int, Path], n_views: int, device, autoca
                     if not bool(torch.isfinite(maps).all()):
                         raise ValueError(f"teacher output is not finite (or beyond float16) for one of "
                                          f"{[dataset.stems[i] for i in idx]} (view {v}, size {s})")
-                    outs[s][lo:lo + len(idx), v] = maps.cpu().numpy()
+                    outs[s][lo:lo + len(idx), v] = block = maps.cpu().numpy()  # (b, 2, s, s)
+                    crcs[s][lo:lo + len(idx), v] = block_crcs(block)
                     bar.update(len(idx))
         bar.close()
         for arr in outs.values():
             arr.flush()
         del outs
+    return crcs
 
 
 def load_or_build(teacher: torch.nn.Module, dataset, sizes: list[int], n_views: int, cache_dir, *,
@@ -168,14 +202,16 @@ def load_or_build(teacher: torch.nn.Module, dataset, sizes: list[int], n_views: 
     files = {s: (cache_dir / f"{cache_name(m)}.npy", cache_dir / f"{cache_name(m)}.json") for s, m in metas.items()}
     lock = cache_dir / f"{cache_name(metas[sizes[0]])}.lock"
     with _locked(lock):
-        arrays = {s: _open_valid(*files[s], metas[s]) for s in sizes}
-        todo = {s: files[s][0] for s in sizes if arrays[s] is None}
+        clean_stale(cache_dir)  # temp files of a killed build
+        found = {s: _open_valid(*files[s], metas[s]) for s in sizes}
+        todo = {s: files[s][0] for s in sizes if found[s] is None}
         if todo:
-            _build(teacher, dataset, todo, n_views, device, autocast, memory_format, batch_size, progress)
+            crcs = _build(teacher, dataset, todo, n_views, device, autocast, memory_format, batch_size, progress)
             for s in todo:
-                write_text_atomic(files[s][1], json.dumps(metas[s]))
-                arrays[s] = np.load(files[s][0], mmap_mode="r")
-    return TeacherCache(arrays, list(dataset.stems), [files[s][0] for s in sizes], n_views), bool(todo)
+                write_text_atomic(files[s][1], json.dumps({**metas[s], "crc32": crcs[s].tolist()}))
+                found[s] = np.load(files[s][0], mmap_mode="r"), crcs[s]
+    arrays, crcs = {s: found[s][0] for s in sizes}, {s: found[s][1] for s in sizes}
+    return TeacherCache(arrays, list(dataset.stems), [files[s][0] for s in sizes], n_views, crcs), bool(todo)
 
 
 def for_trainer(trainer) -> TeacherCache | None:
