@@ -98,6 +98,7 @@ def test_laptop_presets_run_on_tiny_settings(preset, tmp_path):
     data = build_synthetic(tmp_path / "syn", n_train=10, n_test=2, size=64, seed=0)
     args = _args(["--preset", preset, "--arms", "no_kd,kdas", "--seeds", "1", "--data", str(data),
                   "--out", str(tmp_path / "out"), "--image-size", "64", "--set", "teacher_epochs=2",
+                  "--set", "teacher_set={}",  # the profile's teacher recipe grows its images up to 128 px
                   "--set", "val_fraction=0.2", *TINY])
     assert args.func(args) == 0
     runs = load_runs(tmp_path / "out")

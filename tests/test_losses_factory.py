@@ -98,7 +98,8 @@ def test_every_method_on_real_models(cfg, one_thread):
                s_out.features.sam]
     totals = []
     for method in LOSS_METHODS:
-        loss = create_loss(method, cfg, student=student, teacher=teacher)
+        mcfg = cfg.replace(targets="mix") if method == "targets" else cfg
+        loss = create_loss(method, mcfg, student=student, teacher=teacher)
         out = loss(s_out, t_out if loss.needs_teacher else None, mask)
         assert set(out.components) >= {"seg"}, method
         grads = torch.autograd.grad(out.total, outputs, allow_unused=True, retain_graph=True)
