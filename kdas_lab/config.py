@@ -232,6 +232,14 @@ _LAPTOP: dict[str, Any] = dict(
                  "augment_mode": "dihedral", "epoch_sizes": [64] * 5 + [96] * 5, "threads": None},
 )
 _COURSE: dict[str, Any] = dict()
+# ``make demo`` (fast profile + these; kdas_lab.demo), a few minutes on 2 CPU cores: 64 px synthetic frames,
+# a teacher on every label, students on 10 % of the labels with 4 labelled images in every batch of 8
+DEMO_OVERRIDES: dict[str, Any] = dict(
+    data_dir=Path("data/synthetic_demo64_v2"), image_size=64, synthetic_train=256, synthetic_test=64,
+    teacher_epochs=15, epochs=3, batch_size=8, max_steps_per_epoch=None, lr=1e-3, warmup_epochs=1.0,
+    lr_schedule="cosine", clip_mode="norm", clip_value=1.0, augment=True, augment_mode="dihedral",
+    teacher_cache=True, labelled_fraction=0.1, labelled_per_batch=4,
+)
 _PAPER: dict[str, Any] = dict(
     image_size=352, epochs=99, batch_size=16, lr_schedule="constant", augment=False,
     clip_mode="value", clip_value=0.5, legacy_bce=True, num_workers=4, amp=False,

@@ -1,13 +1,17 @@
-"""``make demo`` / ``kdas-lab demo``: the whole KDAS story in one run.
+"""``make demo`` / ``kdas-lab demo``: the whole distillation story in one run.
 
 1. Data: without ``--data``, a synthetic polyp set is built (once) in ``cfg.data_dir``.
-2. Train the teacher (``cfg.teacher``, Polyp-PVT B2) with the segmentation loss, for
+2. Train the teacher (``cfg.teacher``, Polyp-PVT B2) with the segmentation loss on every label, for
    ``cfg.teacher_epochs``: far longer than the students, as a teacher is trained once and reused.
-3. Distil it into the student (``cfg.student``, B0) with ``kdas`` for ``cfg.epochs``.
-4. Train the same student without a teacher (``none``) for the same ``cfg.epochs``: the baseline.
-5. Evaluate all three on the test set(s) (``matlab`` protocol), measure parameters, MACs and latency
-   at 352 x 352, print the table with the differences to the plain student, and write
-   ``results.csv``, ``results_per_dataset.csv``, ``curves.png`` and ``overlays.png``.
+3. Train three students (``cfg.student``, B0) for the same ``cfg.epochs``, each reading the masks of only
+   ``cfg.labelled_fraction`` of the training images (the demo's regime: labels are scarce, the teacher
+   saw them all): ``student_none`` without a teacher (the baseline), ``student_kdas`` with KDAS as
+   described, and ``student_pseudo`` with the teacher's hard masks as segmentation targets on the frames
+   without a label (``cfg.labelled_per_batch`` labelled images in every batch).
+4. Evaluate all four on the test set(s) (``matlab`` protocol), measure parameters, MACs and latency at
+   352 x 352, print the table with each model's difference to the plain student and why, and write
+   ``results.csv``, ``results_per_dataset.csv``, ``results.png`` (meanDice per model, the teacher as a
+   reference line, and overlays of the same test frames), ``curves.png`` and ``overlays.png``.
 
 :data:`DEMO_OVERRIDES` sizes the default run (fast profile + these) for a few minutes on 2 CPU
 cores; ``--profile laptop --data data/pranet`` runs the same pipeline on the real PraNet data.
@@ -17,7 +21,6 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -34,18 +37,17 @@ from kdas_lab.metrics import mean_dice
 from kdas_lab.runtime import resolve_device
 from kdas_lab.train import distill, train_model, train_teacher
 from kdas_lab.viz.curves import plot_curves
-from kdas_lab.viz.overlays import overlay_grid
+from kdas_lab.viz.overlays import GT_COLOR, PRED_COLOR, overlay_grid, overlay_mask
 
-DEMO_OVERRIDES: dict[str, Any] = dict(
-    data_dir=Path("data/synthetic_demo64_v2"), image_size=64, synthetic_train=256, synthetic_test=64,
-    teacher_epochs=15, epochs=3, batch_size=8, max_steps_per_epoch=None, lr=1e-3, warmup_epochs=1.0,
-    lr_schedule="cosine", clip_mode="norm", clip_value=1.0, augment=True, augment_mode="dihedral",
-    teacher_cache=True,
-)
 EFFICIENCY_SIZE = 352
-CAVEATS = ("one seed, synthetic frames, students trained for {epochs} epochs: the teacher-student gap is "
-           "the point; a KDAS-vs-no-KD difference needs seeds and intervals (`kdas-lab ablate`, "
-           "docs/results.md)")
+CAVEATS = ("one seed, synthetic frames, students trained for {epochs} epochs on {share:.0%} of the labels; "
+           "the 3-seed check of the same regime is `kdas-lab ablate --preset demo` (docs/results.md)")
+WHY = {  # one line per row: what the model is and why it scores what it does
+    "teacher": "B2, every label, {teacher_epochs} epochs: the reference",
+    "student_none": "B0 on its labelled frames alone: the baseline",
+    "student_kdas": "KDAS as published: L_SGM on raw logits dominates the loss (docs/results.md)",
+    "student_pseudo": "teacher's masks as segmentation targets on the unlabelled frames",
+}
 
 
 def _efficiency(model, device, size: int) -> dict[str, float]:
@@ -54,7 +56,9 @@ def _efficiency(model, device, size: int) -> dict[str, float]:
             "latency_ms": round(eff["latency_ms_b1"], 1)}
 
 
-def _overlay_figure(cfg: Config, models: dict, out_dir: Path, device, n: int = 4) -> Path:
+def _overlays(cfg: Config, models: dict, device, n: int = 4) -> tuple:
+    """``overlay_grid``'s inputs for the first ``n`` frames of the first test set, every model's prediction
+    and Dice: (images, masks, predictions, titles, scores)."""
     base = find_test_root(cfg.data_dir)
     name = list_test_sets(base)[0]
     pairs = find_pairs(base / name)[:n]
@@ -63,10 +67,32 @@ def _overlay_figure(cfg: Config, models: dict, out_dir: Path, device, n: int = 4
     preds = {label: [predict_image(m, img, size=cfg.image_size, device=device) for img in images]
              for label, m in models.items()}
     scores = {label: [mean_dice([p], [g]) for p, g in zip(ps, gts)] for label, ps in preds.items()}
-    fig = overlay_grid(images, gts, preds, titles=[f"{name}/{p[0]}" for p in pairs], scores=scores)
-    path = save_figure(fig, out_dir / "overlays.png")
-    plt.close(fig)
-    return path
+    return images, gts, preds, [f"{name}/{p[0]}" for p in pairs], scores
+
+
+def results_figure(table: pd.DataFrame, images, gts, preds, titles, scores) -> plt.Figure:
+    """Top: test meanDice per student, the teacher as a dashed reference line; below: one row of overlays
+    (the same test frame, each model's prediction and its Dice)."""
+    students = table[table["model"] != "teacher"]
+    fig = plt.figure(figsize=(9.5, 6.0), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1.0])
+    ax = top.subplots()
+    bars = ax.barh(students["model"], students["meanDice"], color="#4c72b0")
+    ax.bar_label(bars, fmt="%.3f", padding=3)
+    teacher = table.set_index("model").at["teacher", "meanDice"]
+    ax.axvline(teacher, color="k", ls="--", lw=1)
+    ax.text(teacher, len(students) - 0.45, f" teacher {teacher:.3f}", va="bottom", ha="right")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("test meanDice")
+    ax.invert_yaxis()
+    axes = bottom.subplots(1, 2 + len(preds))
+    panels = [(images[0], titles[0]), (overlay_mask(images[0], gts[0], GT_COLOR), "ground truth")]
+    panels += [(overlay_mask(images[0], p[0], PRED_COLOR), f"{m}\nDice {scores[m][0]:.2f}") for m, p in preds.items()]
+    for a, (img, title) in zip(axes, panels):
+        a.imshow(img)
+        a.set_title(title, fontsize=8)
+        a.axis("off")
+    return fig
 
 
 def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progress: bool = True,
@@ -85,10 +111,12 @@ def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progres
     t_start = time.perf_counter()
     runs = {}
     runs["teacher"] = train_teacher(cfg, out_dir / "teacher", show_progress=show_progress)
-    runs["student_kdas"] = distill(cfg, runs["teacher"].model, out_dir / "student_kdas", method="kdas",
-                                   show_progress=show_progress)
+    teacher = runs["teacher"].model
     runs["student_none"] = train_model(cfg, out_dir=out_dir / "student_none", method="none",
                                        student_name=cfg.student, show_progress=show_progress)
+    runs["student_kdas"] = distill(cfg, teacher, out_dir / "student_kdas", method="kdas", show_progress=show_progress)
+    runs["student_pseudo"] = distill(cfg.replace(targets="pseudo"), teacher, out_dir / "student_pseudo",
+                                     method="targets", show_progress=show_progress)
     train_s = time.perf_counter() - t_start
 
     rows, per_dataset = [], []
@@ -103,24 +131,33 @@ def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progres
     table = pd.DataFrame(rows)
     table = table[["model", "architecture", "parameters", "MACs", "meanDice", "meanIoU", "latency_ms",
                    "best_val_meanDice"]]
+    table["vs_student_none"] = (table["meanDice"] - table.set_index("model").at["student_none", "meanDice"]).round(4)
+    table["why"] = [WHY[m].format(teacher_epochs=cfg.teacher_epochs or cfg.epochs) for m in table["model"]]
     write_csv_atomic(table, out_dir / "results.csv")
     write_csv_atomic(pd.concat(per_dataset, ignore_index=True), out_dir / "results_per_dataset.csv")
 
+    overlays = _overlays(cfg, {k: r.model for k, r in runs.items()}, device)
+    fig = results_figure(table, *overlays)
+    save_figure(fig, out_dir / "results.png")
+    plt.close(fig)
     fig = plot_curves({k: r.history for k, r in runs.items()},
                       steps={k: pd.read_csv(out_dir / k / "steps.csv") for k in runs})
     save_figure(fig, out_dir / "curves.png")
     plt.close(fig)
-    _overlay_figure(cfg, {k: r.model for k, r in runs.items()}, out_dir, device)
+    fig = overlay_grid(*overlays)
+    save_figure(fig, out_dir / "overlays.png")
+    plt.close(fig)
     total_s = time.perf_counter() - t_start
     table.attrs.update(train_seconds=train_s, total_seconds=total_s)
     print(f"\nKDAS demo ({cfg.profile} profile, {cfg.image_size}px, data {cfg.data_dir}; teacher "
           f"{cfg.teacher_epochs or cfg.epochs} epochs, students {cfg.epochs}); MACs and latency at "
           f"{efficiency_size}x{efficiency_size}, batch 1, on {device}")
-    print(table.to_string(index=False))
+    print(table.drop(columns="why").to_string(index=False))
     print(differences(table))
-    print("caveats: " + CAVEATS.format(epochs=cfg.epochs))
+    print("\n".join(f"  {m:15s} {w}" for m, w in zip(table["model"], table["why"])))
+    print("caveats: " + CAVEATS.format(epochs=cfg.epochs, share=cfg.labelled_fraction))
     print(f"training {train_s:.0f} s, total {total_s:.0f} s; outputs in {out_dir} "
-          f"(results.csv, curves.png, overlays.png){os.linesep}")
+          f"(results.csv, results.png, curves.png, overlays.png){os.linesep}")
     return table
 
 

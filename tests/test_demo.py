@@ -11,7 +11,7 @@ def test_demo_config_defaults_and_flags_win():
     import argparse
 
     from kdas_lab.cli.demo import demo_config_from_args, register
-    from kdas_lab.demo import DEMO_OVERRIDES
+    from kdas_lab.config import DEMO_OVERRIDES
 
     sub = argparse.ArgumentParser().add_subparsers()
     register(sub)
@@ -30,18 +30,20 @@ def test_demo_config_defaults_and_flags_win():
 def test_run_demo_tiny(tmp_path):
     from kdas_lab.demo import run_demo
 
-    cfg = Config.from_profile("fast", data_dir=tmp_path / "syn", device="cpu", epochs=1, batch_size=2,
-                              max_steps_per_epoch=1, synthetic_train=8, synthetic_test=2, val_fraction=0.25,
+    cfg = Config.from_profile("fast", data_dir=tmp_path / "syn", device="cpu", epochs=1, batch_size=4,
+                              max_steps_per_epoch=1, synthetic_train=12, synthetic_test=2, val_fraction=0.25,
+                              labelled_fraction=0.25, labelled_per_batch=2,
                               teacher="polyp_pvt_b0")  # a B0 "teacher" keeps the test fast
     table = run_demo(cfg, tmp_path / "demo", show_progress=False, efficiency_size=64)
-    assert table["model"].tolist() == ["teacher", "student_kdas", "student_none"]
-    assert {"parameters", "MACs", "meanDice", "meanIoU", "latency_ms"} <= set(table.columns)
-    assert table["parameters"].tolist() == [3_650_740] * 3  # exact B0 count from the spec
+    assert table["model"].tolist() == ["teacher", "student_none", "student_kdas", "student_pseudo"]
+    assert {"parameters", "MACs", "meanDice", "meanIoU", "latency_ms", "vs_student_none", "why"} <= set(table.columns)
+    assert table["parameters"].tolist() == [3_650_740] * 4  # exact B0 count from the spec
+    assert table.set_index("model").at["student_none", "vs_student_none"] == 0.0
     assert table["meanDice"].between(0, 1).all()
     saved = pd.read_csv(tmp_path / "demo" / "results.csv")
     assert saved["model"].tolist() == table["model"].tolist()
-    for name in ("curves.png", "overlays.png", "results_per_dataset.csv", "teacher/best.pt",
-                 "student_kdas/history.csv", "student_none/steps.csv"):
+    for name in ("results.png", "curves.png", "overlays.png", "results_per_dataset.csv", "teacher/best.pt",
+                 "student_kdas/history.csv", "student_none/steps.csv", "student_pseudo/steps.csv"):
         assert (tmp_path / "demo" / name).is_file(), name
     assert not [p for p in Path(tmp_path / "demo").iterdir() if ".tmp" in p.name]
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from kdas_lab.config import PROFILES, Config
+from kdas_lab.config import DEMO_OVERRIDES, PROFILES, Config
 from kdas_lab.losses import LOSS_METHODS
 
 BASELINE = "no_kd"
@@ -148,6 +148,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "laptop-full": {"profile": "laptop", "arms": ("no_kd", "kd", "mix0.5", "mix0.7", "kdas", "kdas_mix"),
                     "seeds": 3, "set": {"augment_mode": "dihedral", "teacher_cache": True},
                     "about": "every mask: no_kd, kd, teacher-mixed targets, KDAS and KDAS on the mix, 3 seeds"},
+    # The check behind `make demo` (its data and sizing): does the paying regime pay there, over 3 seeds?
+    "demo": {"profile": "fast", "arms": ("no_kd", "kdas", "pseudo"), "seeds": 3, "set": DEMO_OVERRIDES,
+             "about": "make demo's regime (synthetic, 10%% of the labels) with 3 seeds"},
     # The full ablation at the affordable course recipe.
     "course": {"profile": "course", "arms": _ALL, "seeds": 3, "about": "every standard arm, course recipe"},
     # The published recipe, with the bit-for-bit official KDAS arm added.

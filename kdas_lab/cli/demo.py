@@ -1,6 +1,6 @@
 """``kdas-lab demo [--out DIR] [--data DIR] [--profile ...]`` (what ``make demo`` runs).
 
-Without ``--profile`` the demo-sized run of :data:`kdas_lab.demo.DEMO_OVERRIDES` (synthetic data,
+Without ``--profile`` the demo-sized run of :data:`kdas_lab.config.DEMO_OVERRIDES` (synthetic data,
 a few minutes on 2 CPU cores); ``--data DIR --profile course`` runs the same pipeline on real data.
 """
 from __future__ import annotations
@@ -15,8 +15,7 @@ def demo_config_from_args(args):
     """``config_from_args``, except that without ``--profile`` the demo sizing
     (fast profile + ``DEMO_OVERRIDES``) replaces the defaults; explicit flags still win."""
     from kdas_lab.cli.common import config_from_args
-    from kdas_lab.config import Config
-    from kdas_lab.demo import DEMO_OVERRIDES
+    from kdas_lab.config import DEMO_OVERRIDES, Config
 
     if args.profile is not None:
         return config_from_args(args)
