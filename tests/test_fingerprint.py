@@ -106,3 +106,20 @@ def test_marker_of_another_seed_names_the_file(two_teachers):
     path.write_text(json.dumps({"arm": "kdas", "seed": 1, "records": []}))
     with pytest.raises(ValueError, match=r"m.json: unreadable run marker .*records kdas/seed1, not kdas/seed0"):
         read_marker(path, "kdas", 0)
+
+
+def test_export_names_the_teacher_and_refuses_mixed_teachers(two_teachers, tmp_path):
+    import pandas as pd
+
+    from kdas_lab.ablation.tables import export_study
+
+    cfg, (t0, t1), root = two_teachers
+    out = root / "export"
+    run_ablation(cfg, Grid(arms=[get_arm("no_kd"), get_arm("kd")], seeds=[0]), out, teacher=t0, progress=False)
+    runs, summary, times = export_study(out, "tiny", tmp_path)
+    digest = json.loads((out / "grid.json").read_text())["teacher"]
+    assert set(pd.read_csv(summary)["teacher"]) == {short(digest)} and len(pd.read_csv(runs)) > 0
+    assert list(pd.read_csv(times)["arm"]) == ["kd", "no_kd"] and pd.read_csv(times)["load_avg_1min"].notna().all()
+    run_ablation(cfg, Grid(arms=[get_arm("kdas")], seeds=[0]), out, teacher=t1, progress=False)  # another teacher
+    with pytest.raises(ValueError, match="runs of 2 teachers"):
+        export_study(out, "tiny", tmp_path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,7 @@ def run_one(arm: Arm, seed: int, cfg: Config, out_dir: Path, teacher_ckpt: Path 
     records += _records(table)
     info = {"method": arm.method, "train_seconds": train_s, "eval_seconds": time.perf_counter() - t1,
             "best_checkpoint": str(result.best_checkpoint), "config": acfg.to_dict(),
-            "fingerprint": fingerprint.to_dict(), "machine": machine_info()}
+            "fingerprint": fingerprint.to_dict(), "machine": machine_info(), "load_avg_1min": os.getloadavg()[0]}
     return write_marker(rdir, arm.name, seed, records, info)
 
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdas_lab.ablation.stats import RUN_COLUMNS, check_runs
-from kdas_lab.atomic import write_json_atomic
+from kdas_lab.ablation.stats import RUN_COLUMNS, check_runs, summarise
+from kdas_lab.atomic import write_csv_atomic, write_json_atomic
+from kdas_lab.store import Fingerprint, short
 
 MARKER = "metrics.json"
 
@@ -108,3 +109,32 @@ def markdown_summary(summary: pd.DataFrame, metric: str = "meanDic", teacher: pd
         cells = [cell(rows.loc[d]) if d in rows.index else "—" for d in datasets]
         lines.append(f"| {arm} | {int(g['n'].max())} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def export_study(out_dir: str | Path, name: str, results_dir: str | Path, baseline: str = "no_kd") -> list[Path]:
+    """Every finished run of the study ``out_dir`` as ``<results_dir>/<name>_runs.csv``, ``_summary.csv`` and
+    ``_times.csv`` (arm, seed, train and evaluation seconds, load average, torch threads), each with a
+    ``teacher`` column (the short digest of the teacher's weights). Runs of more than one teacher (or data)
+    are refused: one teacher behind every number."""
+    markers = sorted((Path(out_dir) / "runs").glob(f"*/seed*/{MARKER}"))
+    if not markers:
+        raise ValueError(f"{out_dir}: no finished runs to export")
+    infos = [json.loads(m.read_text()) for m in markers]
+    fingerprints = [Fingerprint.from_dict(i.get("fingerprint")) for i in infos]
+    if any(f is None for f in fingerprints):
+        raise ValueError(f"{out_dir}: runs without a fingerprint; rerun them with this version")
+    teachers = {f.teacher for f in fingerprints if f.teacher is not None}
+    datas = {f.data for f in fingerprints}
+    if len(teachers) > 1 or len(datas) > 1:
+        raise ValueError(f"{out_dir}: runs of {len(teachers)} teachers and {len(datas)} data sets; "
+                         "a study exports one teacher and one data set")
+    teacher = short(teachers.pop()) if teachers else "none"
+    runs = pd.concat([read_marker(m, i["arm"], i["seed"]) for m, i in zip(markers, infos)], ignore_index=True)
+    times = pd.DataFrame([{"arm": i["arm"], "seed": i["seed"], "train_seconds": round(i["train_seconds"], 1),
+                           "eval_seconds": round(i["eval_seconds"], 1), "load_avg_1min": i.get("load_avg_1min"),
+                           "torch_threads": (i.get("machine") or {}).get("torch_threads")} for i in infos])
+    results_dir = Path(results_dir)
+    paths = [results_dir / f"{name}_{kind}.csv" for kind in ("runs", "summary", "times")]
+    for table, path in zip((runs, summarise(runs, baseline=baseline), times), paths):
+        write_csv_atomic(table.assign(teacher=teacher), path)
+    return paths

@@ -64,7 +64,14 @@ def build_grid_and_config(args: argparse.Namespace) -> tuple[Grid, Config]:
 
 def _run(args: argparse.Namespace) -> int:
     from kdas_lab.ablation.runner import run_ablation
+    from kdas_lab.ablation.tables import export_study
 
+    if args.export:
+        if args.out is None:
+            raise ValueError("--export NAME needs --out STUDY_DIR (the study to export)")
+        for path in export_study(args.out, args.export, args.results_dir):
+            print(f"wrote {path}")
+        return 0
     grid, cfg = build_grid_and_config(args)
     out = args.out or Path("runs") / f"ablation_{args.preset or Path(args.grid).stem}"
     datasets = [d.strip() for d in args.datasets.split(",")] if args.datasets else None
@@ -108,6 +115,10 @@ def register(sub) -> None:
     src.add_argument("--teacher", type=Path, default=None, help="teacher checkpoint (else trained once)")
     src.add_argument("--datasets", default=None, help="comma-separated test sets (default: all)")
     src.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    src.add_argument("--export", metavar="NAME", default=None,
+                     help="train nothing: write the finished runs of --out as RESULTS_DIR/NAME_runs.csv, "
+                          "_summary.csv and _times.csv, named by their teacher (refused if teachers are mixed)")
+    src.add_argument("--results-dir", type=Path, default=Path("docs/results"), help="where --export writes")
     add_config_args(p)
     p.set_defaults(func=_run)
 
