@@ -77,11 +77,22 @@ def teacher_candidates(cfg: Config) -> list[Path]:
     return found
 
 
+def student_dir(cfg: Config, method: str) -> Path:
+    """Where the course keeps its student of ``method``: ``student_<method>``, with the target mode and
+    the labelled share in the name when they are not the defaults (e.g. ``student_targets_pseudo_labels2%``)."""
+    name = f"student_{method}"
+    if cfg.targets != "mask":
+        name += f"_{cfg.targets}"
+    if cfg.labelled_fraction < 1:
+        name += f"_labels{cfg.labelled_fraction:.0%}"
+    return course_dir(cfg) / name
+
+
 def student_candidates(cfg: Config, method: str) -> list[Path]:
     """The cached student checkpoints for ``method``, in the order they are tried: the course's own, then
-    (``laptop`` profile) the full-label study's seed-0 student of that method."""
-    found = [course_dir(cfg) / f"student_{method}" / "best.pt"]
-    if cfg.profile == "laptop" and method in STUDY_ARMS:
+    (``laptop`` profile, every label) the full-label study's seed-0 student of that method."""
+    found = [student_dir(cfg, method) / "best.pt"]
+    if cfg.profile == "laptop" and method in STUDY_ARMS and cfg.labelled_fraction == 1 and cfg.targets == "mask":
         found.append(STUDY_RUNS / STUDY_ARMS[method] / "seed0" / "best.pt")
     return found
 
@@ -214,11 +225,11 @@ def get_teacher(cfg: Config, retrain: bool = False, *, progress: bool = True) ->
 def get_student(cfg: Config, method: str, teacher: Source | str | os.PathLike | None = None,
                 retrain: bool = False, *, progress: bool = True) -> Source:
     """The course's student for ``method`` (``"none"``: trained without a teacher): cached in
-    ``runs/notebooks/<profile>/student_<method>/best.pt`` when made from this teacher and data, else
+    :func:`student_dir` when made from this teacher and data, else
     distilled now from ``teacher`` (a :class:`Source` or a checkpoint path; None: :func:`get_teacher`)."""
     from kdas_lab.train import train_model  # noqa: PLC0415 (as in get_teacher)
 
-    out_dir = course_dir(cfg) / f"student_{method}"
+    out_dir = student_dir(cfg, method)
     root = data_root(cfg)
     teacher_ckpt, digest = None, None
     if method != "none":  # the student's teacher: the course's own unless one is given

@@ -119,12 +119,14 @@ def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progres
                                      method="targets", show_progress=show_progress)
     train_s = time.perf_counter() - t_start
 
-    rows, per_dataset = [], []
+    rows, per_dataset, efficiency = [], [], {}
     for label, result in runs.items():
         model = result.model.eval()
         scores = evaluate_model(model, cfg.data_dir, size=cfg.image_size, device=device, progress=False)
         per_dataset.append(scores.assign(model=label).reset_index())
-        rows.append({"model": label, "architecture": model.name, **_efficiency(model, device, efficiency_size),
+        if model.name not in efficiency:  # one measurement per architecture: the students share B0's
+            efficiency[model.name] = _efficiency(model, device, efficiency_size)
+        rows.append({"model": label, "architecture": model.name, **efficiency[model.name],
                      "meanDice": round(float(scores["meanDic"].mean()), 4),
                      "meanIoU": round(float(scores["meanIoU"].mean()), 4),
                      "best_val_meanDice": round(float(result.history["val_meanDic"].max()), 4)})

@@ -71,3 +71,26 @@ def wide_runs(runs: pd.DataFrame) -> pd.DataFrame:
             .reset_index().rename_axis(columns=None))
     wide["seed"] = wide["seed"].astype(str)
     return wide
+
+
+def paired_seeds(runs: pd.DataFrame, arm: str, baseline: str = "no_kd", metric: str = "meanDic") -> pd.DataFrame:
+    """One row per (test set, seed) both arms ran: the arm's value, the baseline's and their difference
+    (the numbers behind the summary's paired ``diff``)."""
+    sel = runs[(runs["metric"] == metric) & (runs["dataset"] != "val")]
+    a = sel[sel["arm"] == arm].set_index(["dataset", "seed"])["value"]
+    b = sel[sel["arm"] == baseline].set_index(["dataset", "seed"])["value"]
+    out = pd.DataFrame({arm: a, baseline: b}).dropna()
+    out["diff"] = out[arm] - out[baseline]
+    return out.sort_index()
+
+
+def gains(summary: pd.DataFrame, metric: str = "meanDic") -> pd.DataFrame:
+    """Per arm and test set: the mean over seeds, the paired difference to the baseline and its interval."""
+    return per_test_set(summary, metric, columns=("mean", "diff", "diff_ci_low", "diff_ci_high"))
+
+
+def conclusion(summary: pd.DataFrame, arm: str, label: str, metric: str = "meanDic") -> str:
+    """One sentence of ``arm``'s paired difference to the baseline on every test set, with its interval."""
+    rows = summary[(summary["arm"] == arm) & (summary["metric"] == metric) & (summary["dataset"] != "val")]
+    parts = [f"{r.dataset} {r.diff:+.3f} [{r.diff_ci_low:+.3f}, {r.diff_ci_high:+.3f}]" for r in rows.itertuples()]
+    return f"{label}, {arm} vs no_kd ({int(rows['n_paired'].min())} paired seeds): " + "; ".join(parts)

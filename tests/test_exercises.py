@@ -77,6 +77,10 @@ def paired_positional(arm, base):
     return d.mean(), d.mean() - 0.01, d.mean() + 0.01
 
 
+def pseudo(mask, prob, labelled):  # the labelled frame's mask, else the teacher's hard mask
+    return torch.where(labelled.view(-1, 1, 1, 1), mask, (prob > 0.5).float())
+
+
 def dice_curve_linspace(levels, gt):
     return np.array([dice(levels / 255 >= t, gt) for t in np.linspace(1, 0, 256)])
 
@@ -117,6 +121,9 @@ def dice_curve(levels, gt, strict=False):
     (ex.check_mean_std, lambda v: (v.mean(), v.std()), lambda v: (v.mean(), np.std(v.to_numpy())), "ddof=1"),
     (ex.check_dataset_dice, lambda c: (c.mean(), c.mean(0).max()), lambda c: (c.mean(), c.max(1).mean()),
      "image-averaged"),
+    (ex.check_pseudo_targets, pseudo, lambda m, t, lab: torch.where(lab.view(-1, 1, 1, 1), m, t), "hard mask"),
+    (ex.check_pseudo_targets, pseudo, lambda m, t, lab: (t > 0.5).float(), "keeps its own mask"),
+    (ex.check_pseudo_targets, pseudo, lambda m, t, lab: m, "no mask to read"),
 ])
 @pytest.mark.filterwarnings("ignore:reduction:UserWarning")  # F.kl_div's own warning about "mean"
 def test_checkers_accept_the_right_answer_and_explain_a_wrong_one(check, right, wrong, hint, capsys):

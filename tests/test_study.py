@@ -58,3 +58,25 @@ def test_results_explorer_never_pools_test_sets():
         assert ex.state["table"].loc["kdas", "n"] == 3
     ex.controls["by"].value = "dataset"  # grouping by test set shows every test set
     assert set(ex.state["table"].index) == {"Kvasir", "CVC-ClinicDB"}
+
+
+def test_paired_seeds_pairs_by_seed_and_drops_unpaired():
+    from kdas_lab.study import paired_seeds
+
+    runs = pd.DataFrame({"arm": ["no_kd", "no_kd", "pseudo", "pseudo", "pseudo", "pseudo"],
+                         "seed": [0, 1, 1, 0, 2, 0], "dataset": ["K", "K", "K", "K", "K", "val"],
+                         "metric": "meanDic", "value": [0.5, 0.6, 0.7, 0.9, 0.1, 0.3]})
+    got = paired_seeds(runs, "pseudo")
+    assert list(got.index) == [("K", 0), ("K", 1)]  # seed 2 has no baseline; val is not a test set
+    assert got["diff"].round(6).tolist() == [0.4, 0.1]
+
+
+def test_gains_and_conclusion_read_the_paired_columns():
+    from kdas_lab.study import conclusion, gains
+
+    runs = pd.DataFrame({"arm": ["no_kd"] * 3 + ["pseudo"] * 3, "seed": [0, 1, 2] * 2, "dataset": "Kvasir",
+                         "metric": "meanDic", "value": [0.5, 0.6, 0.7, 0.6, 0.8, 0.8]})
+    s = summarise(runs)
+    assert gains(s).loc["pseudo", ("Kvasir", "diff")] == pytest.approx(0.4 / 3)
+    line = conclusion(s, "pseudo", "2 % labels")
+    assert line.startswith("2 % labels, pseudo vs no_kd (3 paired seeds): Kvasir +0.133 [")

@@ -19,11 +19,13 @@ import torch.nn.functional as F
 from kdas_lab.ablation.stats import paired_difference
 from kdas_lab.losses.row_attention import row_attention, row_kl, sgm_loss
 from kdas_lab.losses.structure import boundary_weight, weighted_bce
+from kdas_lab.losses.targets import build_targets
 from kdas_lab.metrics.functional import dice_curve, threshold_counts
 
 __all__ = ["ExerciseError", "cmp", "check_polyp_area", "check_dice", "check_weighted_bce", "check_decoder_difference",
            "check_row_attention", "check_row_entropy", "check_sgm", "check_attention_term", "check_squeezed_shapes",
-           "check_mean_std", "check_paired_mean", "check_paired_interval", "check_dataset_dice", "check_dice_curve"]
+           "check_mean_std", "check_paired_mean", "check_paired_interval", "check_dataset_dice", "check_dice_curve",
+           "check_pseudo_targets"]
 
 
 class ExerciseError(AssertionError):
@@ -450,4 +452,23 @@ def check_dice_curve(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None
          "levels, levels >= k for k = 255, ..., 0"),
         (shapes_ok and _close(np.stack(got)[:, ::-1], np.stack(ref)),
          "go from the highest threshold (1) down to 0, as the toolbox does"),
+    ])
+
+
+@_friendly
+def check_pseudo_targets(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """``fn(mask, teacher_prob, labelled)`` -> the ``pseudo`` arm's targets ``(B, 1, H, W)``: a labelled
+    frame's own mask, the teacher's hard mask ``[t > 0.5]`` on a frame without a label."""
+    masks = _masks(3)  # (4, 1, 64, 64)
+    prob = torch.rand(masks.shape, generator=torch.Generator().manual_seed(5))  # (4, 1, 64, 64)
+    labelled = torch.tensor([True, False, True, False])
+    got = fn(masks.clone(), prob.clone(), labelled.clone())
+    reference, _ = build_targets("pseudo", masks, prob, labelled)
+    soft, _ = build_targets("pseudo_soft", masks, prob, labelled)
+    ok = cmp("pseudo targets", got, reference)
+    _verdict(ok, "pseudo targets", [
+        (_close(got, soft), "frames without a label take the teacher's hard mask (t > 0.5), not its probability"),
+        (_close(got, (prob > 0.5).float()), "a labelled frame keeps its own mask"),
+        (_close(got, masks), "a frame without a label has no mask to read: use the teacher's answer there"),
+        (_close(got, (prob >= 0.5).float()), "the threshold is strict: t > 0.5"),
     ])
