@@ -3,6 +3,7 @@ described as what they are, and weak validation cases name the file or field. Ti
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +161,18 @@ def test_a_bare_pickle_is_refused_as_legacy_without_a_torch_warning(tmp_path, pr
     torch.save({"w": torch.ones(2)}, path, _use_new_zipfile_serialization=False)  # torch's legacy format: read
     assert read_checkpoint(path)["w"].tolist() == [1.0, 1.0]
 
+
+
+def test_a_read_only_data_folder_names_the_way_round_it(tmp_path, monkeypatch):
+    import errno
+
+    from kdas_lab.data.cache import cache_folder
+    from kdas_lab.data.io import DataError
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(DataError, match=r"\.kdas_cache: cannot create the cache folder \(Read-only file system\).*"
+                                        r"--set cache=false.*teacher_cache_dir"):
+        cache_folder(tmp_path / ".kdas_cache")

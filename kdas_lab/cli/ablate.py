@@ -110,7 +110,8 @@ def register(sub) -> None:
     src.add_argument("--arms", default=None,
                      help=f"comma-separated arms (the grid's or registered) replacing the grid's list; "
                           f"registered: {', '.join(ARMS)}")
-    src.add_argument("--seeds", type=parse_seeds, default=None, help="N (seeds 0..N-1) or a list 0,3,5 (one seed s: s,)")
+    src.add_argument("--seeds", type=parse_seeds, default=None,
+                     help="N (seeds 0..N-1) or a list 0,3,5 (one seed s: s,)")
     src.add_argument("--out", type=Path, default=None, help="ablation directory (default runs/ablation_<name>)")
     src.add_argument("--teacher", type=Path, default=None, help="teacher checkpoint (else trained once)")
     src.add_argument("--datasets", default=None, help="comma-separated test sets (default: all)")

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from kdas_lab.atomic import atomic_path, clean_stale, write_text_atomic
+from kdas_lab.data.io import DataError
 
 
 def cache_key(folder: Path, size: int, pairs: list[tuple[str, Path, Path]]) -> str:
@@ -35,12 +36,25 @@ def cache_paths(cache_dir: Path, key: str) -> tuple[Path, Path, Path]:
     return cache_dir / f"{key}.images.npy", cache_dir / f"{key}.masks.npy", cache_dir / f"{key}.json"
 
 
+def cache_folder(path: str | os.PathLike) -> Path:
+    """Create the cache folder ``path`` (inside the data folder by default); a data folder that cannot be
+    written is one error naming the folder and the ways round it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot create the cache folder ({exc.strerror}): the data folder is read-only "
+                        "for this user; run with --set cache=false (no pre-resized images) and, for a teacher "
+                        "cache, --set 'extra={\"teacher_cache_dir\": \"runs/teacher_cache\"}' (a writable "
+                        "folder), or copy the data somewhere writable") from None
+    return path
+
+
 def load_or_build_cache(cache_dir: str | os.PathLike, key: str, stems: list[str], size: int,
                         load_resized: Callable[[int], tuple[np.ndarray, np.ndarray]],
                         progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Memory-mapped ``(images (N,S,S,3), masks (N,S,S))``; builds them with ``load_resized(i)`` if absent."""
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = cache_folder(cache_dir)
     clean_stale(cache_dir)
     img_path, msk_path, meta_path = cache_paths(cache_dir, key)
     if meta_path.exists() and img_path.exists() and msk_path.exists():

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from kdas_lab.atomic import atomic_path, clean_stale, write_text_atomic
 from kdas_lab.data import PolypDataset
-from kdas_lab.data.cache import cache_key
+from kdas_lab.data.cache import cache_folder, cache_key
 from kdas_lab.data.views import N_VIEWS, apply_view
 from kdas_lab.store.fingerprint import state_dict_sha256
 from kdas_lab.train.cache_store import allocate_npy, bad_blocks, block_crcs, sample_rows
@@ -194,8 +194,7 @@ def load_or_build(teacher: torch.nn.Module, dataset, sizes: list[int], n_views: 
                   memory_format=torch.contiguous_format, batch_size: int = 8,
                   progress: bool = True) -> tuple[TeacherCache, bool]:
     """The cache of ``teacher`` on ``dataset`` (no augmentation) at ``sizes``; ``(cache, built)``."""
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = cache_folder(cache_dir)
     sha = state_dict_sha256(teacher)
     name = str(getattr(teacher, "name", type(teacher).__name__))
     metas = {s: cache_meta(dataset, sha, s, n_views, amp, name) for s in sizes}
