@@ -11,7 +11,7 @@
    (dataset ``val``) and evaluate every test set with ``kdas_lab.evaluation.evaluate_model``;
    write the marker last, with the fingerprint. Runs with a marker of the same fingerprint are skipped,
    so an interrupted ablation resumes; a run made with another teacher, config or data is moved aside
-   (``seed<k>.replaced-<n>``, nothing is deleted) and trained again, and the decision is printed; the
+   (to ``replaced/seed<k>.<n>``, nothing is deleted) and trained again, and the decision is printed; the
    teacher itself is evaluated the same way once (``teacher.csv``), to report beside the arms;
 3. after every run ``runs.csv`` and ``summary.csv`` are rewritten (atomically) from the markers of
    the grid's (arm, seed) pairs, so partial results are always on disk.
