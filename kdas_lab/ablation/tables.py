@@ -131,7 +131,8 @@ def export_study(out_dir: str | Path, name: str, results_dir: str | Path, baseli
     teacher = short(teachers.pop()) if teachers else "none"
     runs = pd.concat([read_marker(m, i["arm"], i["seed"]) for m, i in zip(markers, infos)], ignore_index=True)
     times = pd.DataFrame([{"arm": i["arm"], "seed": i["seed"], "train_seconds": round(i["train_seconds"], 1),
-                           "eval_seconds": round(i["eval_seconds"], 1), "load_avg_1min": i.get("load_avg_1min"),
+                           "eval_seconds": round(i["eval_seconds"], 1),
+                           "load_avg_1min": None if i.get("load_avg_1min") is None else round(i["load_avg_1min"], 2),
                            "torch_threads": (i.get("machine") or {}).get("torch_threads")} for i in infos])
     results_dir = Path(results_dir)
     paths = [results_dir / f"{name}_{kind}.csv" for kind in ("runs", "summary", "times")]
