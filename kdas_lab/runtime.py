@@ -47,3 +47,9 @@ def machine_info() -> dict[str, str]:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA); a no-op elsewhere. For timing."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
