@@ -44,12 +44,11 @@ from kdas_lab.config import SGM_HEADS  # "p1": the SGM on P1 only, as the publis
 
 from .base import DistillationLoss
 from .row_attention import (
+    at_term,
     official_kl,
     official_sgm,
     official_student_attention,
     official_teacher_attention,
-    row_attention,
-    row_kl,
     sgm_loss,
 )
 
@@ -130,7 +129,7 @@ class KDASLoss(DistillationLoss):
             p_s, p_t = getattr(student, head), getattr(teacher, head)  # (B, 1, S, S)
             if p_s.shape != p_t.shape:
                 raise ValueError(f"KDAS: student {head} {tuple(p_s.shape)} != teacher {head} {tuple(p_t.shape)}")
-            at = at + row_kl(row_attention(p_s), row_attention(p_t), t) * t**2
+            at = at + at_term(p_s, p_t, t)  # T^2 * row_kl(A(P_s), A(P_t), T)
             if self.sgm_heads == "p1" and head == "p2":
                 continue
             if self.sgm_space == "prob":
