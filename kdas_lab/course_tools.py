@@ -11,8 +11,8 @@ import torch
 
 from kdas_lab.bench.efficiency import count_macs, time_forward
 from kdas_lab.config import Config
-from kdas_lab.data.integrity import is_synthetic
-from kdas_lab.data.layout import has_train_images
+from kdas_lab.data.layout import data_root, has_train_images
+from kdas_lab.data.manifest import is_synthetic
 from kdas_lab.data.synthetic import ensure_synthetic, render_frame
 from kdas_lab.evaluation import evaluate_model
 from kdas_lab.runtime import resolve_device
@@ -32,7 +32,7 @@ def course_data(cfg: Config) -> tuple[Path, bool]:
     if has_train_images(root):
         return root, is_synthetic(root)
     if cfg.profile == "fast":
-        return ensure_synthetic(cfg), True
+        return data_root(cfg), True  # the one rule (kdas_lab.data.layout.data_root): built in data_dir
     stand_in = synthetic_folder(cfg)
     print(f"NOTICE: no real data in {root} (the {cfg.profile} profile's data folder). Install them there "
           f"(section 3 below). Meanwhile this notebook shows a SYNTHETIC stand-in set, {stand_in}; the "

@@ -6,7 +6,11 @@ import platform
 import random
 
 import numpy as np
+import pandas as pd
 import torch
+
+import kdas_lab
+from kdas_lab.config import Config
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -47,3 +51,25 @@ def machine_info() -> dict[str, str]:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA); a no-op elsewhere. For timing."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def info_table(cfg: Config | None = None) -> pd.DataFrame:
+    """Versions, device, accelerators, profile and data directory (``kdas-lab info``, notebook 00)."""
+    cfg = cfg or Config.from_env()
+    import timm  # noqa: PLC0415 (heavy; only here)
+    import torchvision  # noqa: PLC0415
+
+    rows = {"kdas_lab": kdas_lab.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__}
+    rows.update(machine_info())
+    rows["cuda_devices"] = str(torch.cuda.device_count())
+    rows["mps"] = str(getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available())
+    rows["device (auto)"] = str(resolve_device(cfg.device))
+    rows["profile"] = cfg.profile
+    rows["data_dir"] = f"{cfg.data_dir} ({'present' if cfg.data_dir.exists() else 'missing'})"
+    return pd.DataFrame({"value": rows}).rename_axis("item")

@@ -13,6 +13,7 @@ from kdas_lab.train import compiled
 from kdas_lab.train.builders import build_loaders
 from kdas_lab.train.distributed import DistInfo
 from kdas_lab.train.loop import Trainer
+from kdas_lab.train.parts import build_parts
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,10 @@ def two_steps(cfg, tmp_path, make_student):
     torch.manual_seed(0)
     student = make_student()
     cpu = torch.device("cpu")
-    trainer = Trainer(cfg, out_dir=tmp_path, student=student, loss=create_loss("none", cfg),
-                      device=cpu, loaders=build_loaders(cfg, DistInfo(), cpu), show_progress=False)
+    loss, loaders = create_loss("none", cfg), build_loaders(cfg, DistInfo(), cpu)
+    parts = build_parts(cfg, teacher=None, loss=loss, loaders=loaders, device=cpu, show_progress=False)
+    trainer = Trainer(cfg, out_dir=tmp_path, student=student, loss=loss, device=cpu, loaders=loaders,
+                      show_progress=False, **parts._asdict())
     batch = next(iter(trainer.train_loader))
     losses, grads = [], {}
     for i in range(2):
@@ -77,7 +80,8 @@ def test_compile_failure_falls_back_to_eager_with_one_line(data_root, tmp_path, 
     trainer, losses, grads = two_steps(cfg, tmp_path / "c", lambda: create_model("polyp_pvt_b0"))
     out = capsys.readouterr().out
     assert out.count("continuing in eager mode") == 1 and "no compiler here" in out
-    assert trainer.net is trainer.eager_net and trainer.compile_guard.failed
+    assert not trainer.compile_guard.active and trainer.compile_guard.failed
+    assert trainer.net.eager is trainer.model  # the compiled forward now calls the eager student
     _, eager_losses, eager_grads = two_steps(tiny_cfg(data_root, compile=False), tmp_path / "e",
                                                lambda: create_model("polyp_pvt_b0"))
     assert losses == eager_losses
@@ -91,7 +95,8 @@ def test_compiled_and_eager_losses_agree_b0_64px(data_root, tmp_path, capsys):
     cfg = tiny_cfg(data_root, compile=True, extra={"compile_backend": "aot_eager"})
     trainer, losses, grads = two_steps(cfg, tmp_path / "c", lambda: create_model("polyp_pvt_b0"))
     assert "continuing in eager mode" not in capsys.readouterr().out
-    assert trainer.net is not trainer.eager_net and trainer.compile_guard.failed is None
+    assert trainer.compile_guard.active and trainer.compile_guard.failed is None
+    assert isinstance(trainer.net, compiled.CompiledForward) and trainer.net.eager is trainer.model
     _, eager_losses, eager_grads = two_steps(tiny_cfg(data_root, compile=False), tmp_path / "e",
                                                lambda: create_model("polyp_pvt_b0"))
     assert losses == pytest.approx(eager_losses, rel=1e-5, abs=1e-6)

@@ -12,6 +12,7 @@ from kdas_lab.train import device_data as dd
 from kdas_lab.train.builders import build_loaders
 from kdas_lab.train.distributed import DistInfo
 from kdas_lab.train.loop import Trainer
+from kdas_lab.train.parts import build_parts
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,10 @@ def tiny_cfg(root, **kw):
 
 def cpu_trainer(cfg, tmp_path):
     cpu = torch.device("cpu")
-    return Trainer(cfg, out_dir=tmp_path, student=create_model("polyp_pvt_b0"), loss=create_loss("none", cfg),
-                   device=cpu, loaders=build_loaders(cfg, DistInfo(), cpu), show_progress=False)
+    loss, loaders = create_loss("none", cfg), build_loaders(cfg, DistInfo(), cpu)
+    parts = build_parts(cfg, teacher=None, loss=loss, loaders=loaders, device=cpu, show_progress=False)
+    return Trainer(cfg, out_dir=tmp_path, student=create_model("polyp_pvt_b0"), loss=loss,
+                   device=cpu, loaders=loaders, show_progress=False, **parts._asdict())
 
 
 def recorded_batches(cfg, tmp_path, epochs=2):

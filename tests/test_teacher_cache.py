@@ -14,6 +14,8 @@ from kdas_lab.train import teacher_cache as tc
 from kdas_lab.train.builders import build_loaders, is_distilling
 from kdas_lab.train.distributed import DistInfo
 from kdas_lab.train.loop import Trainer
+from kdas_lab.train.parts import build_parts
+from kdas_lab.train.teacher_outputs import LiveTeacher
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,14 @@ def make_trainer(cfg, tmp_path, teacher_seed=1, method="kdas"):
     loss = create_loss(method, cfg)
     cpu = torch.device("cpu")
     loaders = build_loaders(cfg, DistInfo(), cpu, distilling=is_distilling(teacher, loss))
+    parts = build_parts(cfg, teacher=teacher, loss=loss, loaders=loaders, device=cpu, show_progress=False)
     return Trainer(cfg, out_dir=tmp_path, student=student, loss=loss, device=cpu, loaders=loaders,
-                   teacher=teacher, method=method, show_progress=False)
+                   teacher=teacher, method=method, show_progress=False, **parts._asdict())
+
+
+def cache_of(trainer):
+    """The teacher cache the trainer reads (None: the live teacher)."""
+    return getattr(trainer.teacher_outputs, "cache", None)
 
 
 def test_views_hand_values_identity_and_distinct():
@@ -79,14 +87,14 @@ def test_unavailable_reasons(data_root):
 
 def test_trainer_logs_why_it_keeps_the_live_teacher(data_root, tmp_path, capsys):
     trainer = make_trainer(tiny_cfg(data_root, augment_mode="random"), tmp_path)
-    assert trainer.teacher_cache is None
+    assert cache_of(trainer) is None and isinstance(trainer.teacher_outputs, LiveTeacher)
     assert "keeping the live teacher (augment_mode='random'" in capsys.readouterr().out
 
 
 def test_cached_loss_and_gradients_equal_live_teacher(data_root, tmp_path):
     """Cache vs a live teacher whose maps are rounded to float16: same loss and student gradients."""
     trainer = make_trainer(tiny_cfg(data_root), tmp_path)
-    cache = trainer.teacher_cache
+    cache = cache_of(trainer)
     assert cache is not None and cache.paths[0].parent == Path(data_root) / ".kdas_cache" / "teacher"
     batch = next(iter(trainer.train_loader))
     views = torch.tensor([3, 6])
@@ -161,7 +169,7 @@ def test_one_cache_serves_every_seed_split(data_root, tmp_path, capsys):
     for seed in (0, 1):  # other seeds: other train/val splits, the same cached folder
         cfg = tiny_cfg(data_root, seed=seed, val_fraction=0.34, extra={"teacher_cache_dir": str(tmp_path / "c")})
         trainer = make_trainer(cfg, tmp_path / f"run{seed}")
-        assert len(trainer.train_loader.dataset) == 4 and len(trainer.teacher_cache.index) == 6
+        assert len(trainer.train_loader.dataset) == 4 and len(cache_of(trainer).index) == 6
     out = capsys.readouterr().out
     assert out.count("teacher_cache: built") == 1 and out.count("teacher_cache: reusing") == 1
     assert len(list((tmp_path / "c").glob("*.npy"))) == 1
@@ -170,7 +178,7 @@ def test_one_cache_serves_every_seed_split(data_root, tmp_path, capsys):
 def test_cache_holds_every_size_of_a_progressive_schedule(data_root, tmp_path):
     cfg = tiny_cfg(data_root, epochs=2, epoch_sizes=[32], extra={"teacher_cache_dir": str(tmp_path / "c")})
     trainer = make_trainer(cfg, tmp_path / "run")
-    assert sorted(trainer.teacher_cache.arrays) == [32, 64]
+    assert sorted(cache_of(trainer).arrays) == [32, 64]
     trainer.fit()  # epoch 1 reads the 32 px maps, epoch 2 the 64 px ones
 
 

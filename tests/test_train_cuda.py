@@ -54,6 +54,7 @@ def test_cuda_compiled_and_eager_losses_agree_and_device_data_is_on(data_root, t
     from kdas_lab.train.builders import build_loaders
     from kdas_lab.train.distributed import DistInfo
     from kdas_lab.train.loop import Trainer
+    from kdas_lab.train.parts import build_parts
 
     def two_losses(compiled):
         cfg = Config.from_profile("fast", data_dir=Path(data_root), device="cuda", epochs=1, batch_size=2,
@@ -61,9 +62,10 @@ def test_cuda_compiled_and_eager_losses_agree_and_device_data_is_on(data_root, t
                                   compile=compiled)
         torch.manual_seed(0)
         cuda = torch.device("cuda")
+        loss, loaders = create_loss("none", cfg), build_loaders(cfg, DistInfo(), cuda)
+        parts = build_parts(cfg, teacher=None, loss=loss, loaders=loaders, device=cuda, show_progress=False)
         trainer = Trainer(cfg, out_dir=tmp_path / str(compiled), student=create_model("polyp_pvt_b0"),
-                          loss=create_loss("none", cfg), device=cuda, loaders=build_loaders(cfg, DistInfo(), cuda),
-                          show_progress=False)
+                          loss=loss, device=cuda, loaders=loaders, show_progress=False, **parts._asdict())
         assert trainer.device_data is not None  # the CUDA default, data this small always fits
         batch = trainer.device_data.batch([0, 1])
         losses = []

@@ -186,3 +186,18 @@ def test_notebook_figures_fit_a_column():
     width, height = fig.get_size_inches()
     assert width <= MAX_WIDTH and height > 3.6 and fig.axes == panels  # the same panels, one above the other
     assert panels[0].get_subplotspec().rowspan.start == 0 and panels[1].get_subplotspec().rowspan.start == 1
+
+
+def test_one_home_for_colours_and_array_helpers():
+    from kdas_lab.viz import arrays, colors, data_plots, overlays
+
+    assert overlays.PRED_COLOR is colors.PRED_COLOR and data_plots.PRED_COLOR is colors.PRED_COLOR
+    assert colors.mpl(colors.PRED_COLOR) == "#ff4000" and colors.mpl(colors.MASK_COLOR) == "#39ff14"
+    assert arrays.as_map(np.zeros((1, 1, 3, 4))).shape == (3, 4)
+
+
+def test_info_table_lives_in_runtime_and_the_cli_reexports_it():
+    from kdas_lab import runtime
+    from kdas_lab.cli import info
+
+    assert info.info_table is runtime.info_table

@@ -41,23 +41,23 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
 from kdas_lab.bench import throughput
 from kdas_lab.config import Config
 from kdas_lab.losses import KDASLoss, LossOutput, create_loss, detach_tree, seg_both_heads
 from kdas_lab.models import create_model
-from kdas_lab.runtime import machine_info, resolve_device
-from kdas_lab.train.builders import Loaders, load_teacher
-from kdas_lab.train.loop import Trainer
+from kdas_lab.runtime import machine_info, resolve_device, synchronize
+from kdas_lab.train import compiled as compiled_step
+from kdas_lab.train.builders import load_teacher
+from kdas_lab.train.precision import amp_dtype, autocast, memory_format
+from kdas_lab.train.step_timing import step_trainer
 from kdas_lab.train.teacher_cache import TeacherCache
+from kdas_lab.train.teacher_outputs import CachedTeacher, LiveTeacher
 
 VARIANTS = ("kdas_lab_distill", "published_distill", "published_distill_finite", "kdas_lab_distill_cached",
             "teacher_train",
@@ -114,11 +114,6 @@ def _current_mb(device: torch.device) -> float:
     return _rss_mb()
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _build_step(variant: str, size: int, batch: int, device: torch.device, channels_last: bool, amp: bool,
                 teacher_name: str = "polyp_pvt_b2", student_name: str = "polyp_pvt_b0"):
     """Returns ``(step_fn, images_per_call, models)``; ``step_fn()`` runs one optimizer step or one
@@ -169,19 +164,20 @@ def _trainer_step(variant: str, images, masks, size: int, device: torch.device, 
                  val_fraction=0.0, method="kdas" if distill else "none")
     student = create_model(teacher_name if variant == "teacher_train" else student_name)
     teacher = load_teacher(create_model(teacher_name), device, channels_last) if distill else None
-    data = TensorDataset(images.cpu(), masks.cpu())  # the trainer reads only its length here
-    loaders = Loaders(DataLoader(data, batch_size=images.shape[0]), None, torch.Generator(), None, [])
-    trainer = Trainer(cfg, out_dir=Path(tempfile.gettempdir()) / "kdas_bench_unused", student=student,
-                      loss=create_loss(cfg.method, cfg), device=device, loaders=loaders, teacher=teacher,
-                      method=cfg.method, show_progress=False)
-    keys = None
+    loss = create_loss(cfg.method, cfg)
+    guard = compiled_step.for_run(cfg, device, compile_teacher=distill and variant != "kdas_lab_distill_cached")
+    keys, outputs = None, None
     if variant == "kdas_lab_distill_cached":  # the teacher runs once, before timing; steps read the cache
-        with torch.no_grad(), trainer._autocast():
-            t_out = teacher(images.contiguous(memory_format=trainer.memory_format))
+        with torch.no_grad(), autocast(device, amp_dtype(cfg, device)):
+            t_out = teacher(images.contiguous(memory_format=memory_format(cfg)))
         maps = torch.cat([t_out.p1.float(), t_out.p2.float()], dim=1).half()  # (B, 2, S, S)
         stems = [str(i) for i in range(images.shape[0])]
-        trainer.teacher_cache = TeacherCache({size: maps.cpu().numpy()[:, None]}, stems, [], 1)  # (B, 1, 2, S, S)
-        keys = (stems, None)
+        cache = TeacherCache({size: maps.cpu().numpy()[:, None]}, stems, [], 1)  # (B, 1, 2, S, S)
+        outputs, keys = CachedTeacher(cache, device), (stems, None)
+    elif distill:
+        outputs = LiveTeacher(guard.wrap(teacher))
+    trainer = step_trainer(cfg, student=student, loss=loss, device=device, teacher=teacher,
+                           teacher_outputs=outputs, compile_guard=guard)
 
     def step():
         trainer.train_step(images, masks, size, epoch=1, keys=keys)
@@ -200,7 +196,7 @@ def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu",
     step, per_call, _ = _build_step(variant, size, batch, dev, channels_last, amp, teacher_name, student_name)
     if variant.endswith("_compiled"):
         warmup = max(warmup, 1)  # compilation happens in the first call: never timed
-    _sync(dev)
+    synchronize(dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     before = _current_mb(dev)
@@ -208,13 +204,13 @@ def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu",
     for _ in range(warmup):
         t0 = time.perf_counter()
         step()
-        _sync(dev)
+        synchronize(dev)
         warmup_times.append(time.perf_counter() - t0)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
-        _sync(dev)
+        synchronize(dev)
         times.append(time.perf_counter() - t0)
     fig = throughput.timing_figures(times, warmup_times)
     med = fig["median_s"]

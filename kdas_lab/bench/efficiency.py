@@ -28,7 +28,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from kdas_lab.models import create_model
-from kdas_lab.runtime import machine_info, resolve_device
+from kdas_lab.runtime import machine_info, resolve_device, synchronize
 
 
 def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
@@ -93,20 +93,15 @@ def _autocast(device: torch.device):
     return torch.autocast("cpu", enabled=False)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_forward(model: nn.Module, x: torch.Tensor, warmup: int = 2, iters: int = 5) -> float:
     """Median seconds of one forward of ``x``."""
     times = []
     with torch.inference_mode(), _autocast(x.device):
         for i in range(warmup + iters):
-            _sync(x.device)
+            synchronize(x.device)
             t0 = time.perf_counter()
             model(x)
-            _sync(x.device)
+            synchronize(x.device)
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
     return statistics.median(times)

@@ -1,27 +1,10 @@
-"""``kdas-lab info``: versions, device, accelerators and data directory as a table."""
+"""``kdas-lab info``: versions, device, accelerators and data directory as a table
+(:func:`kdas_lab.runtime.info_table`, re-exported here for older imports)."""
 from __future__ import annotations
 
-import pandas as pd
-import torch
+from kdas_lab.runtime import info_table
 
-import kdas_lab
-from kdas_lab.config import Config
-from kdas_lab.runtime import machine_info, resolve_device
-
-
-def info_table(cfg: Config | None = None) -> pd.DataFrame:
-    cfg = cfg or Config.from_env()
-    import timm
-    import torchvision
-
-    rows = {"kdas_lab": kdas_lab.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__}
-    rows.update(machine_info())
-    rows["cuda_devices"] = str(torch.cuda.device_count())
-    rows["mps"] = str(getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available())
-    rows["device (auto)"] = str(resolve_device(cfg.device))
-    rows["profile"] = cfg.profile
-    rows["data_dir"] = f"{cfg.data_dir} ({'present' if cfg.data_dir.exists() else 'missing'})"
-    return pd.DataFrame({"value": rows}).rename_axis("item")
+__all__ = ["info_table", "register"]
 
 
 def _run(args) -> int:

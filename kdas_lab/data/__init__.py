@@ -8,10 +8,10 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "archive": ("safe_extract", "sha256_file"),
+    "archive": ("safe_extract",),
     "dataset": ("PolypDataset", "collate_eval", "load_pair"),
     "download": ("DownloadError", "download"),
-    "io": ("DataError", "image_size", "load_image", "load_mask", "load_mask_grey"),
+    "io": ("DataError", "image_size", "load_image", "load_mask", "load_mask_grey", "sha256_file"),
     "layout": ("TEST", "TRAIN", "data_root", "dataset_folders", "find_pairs", "find_test_root", "list_stems",
                "list_test_sets", "train_folder"),
     "pranet": ("build_pranet",),

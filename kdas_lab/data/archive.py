@@ -8,7 +8,6 @@ kdas_lab, cleans what a killed build left, and records every file's sha256 in ``
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -21,17 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from kdas_lab.atomic import clean_stale
+from kdas_lab.data.integrity import record_hashes
 from kdas_lab.data.io import DataError
+from kdas_lab.data.io import sha256_file as sha256_file  # re-exported (its home: kdas_lab.data.io)
+from kdas_lab.data.manifest import MANIFEST, has_manifest
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def is_archive(path: str | os.PathLike) -> bool:
@@ -97,8 +91,8 @@ def check_replaceable(out: Path, keep: tuple = ()) -> None:
         if p == where or where in p.parents:
             what = "the working directory" if path == Path.cwd() else f"the source {path}"
             raise DataError(f"refusing to replace {out}: it contains {what}; choose another --out")
-    if any(out.iterdir()) and not (out / "kdas_data.json").is_file():
-        raise DataError(f"refusing to replace {out}: it holds files but no kdas_data.json, so kdas_lab did "
+    if any(out.iterdir()) and not has_manifest(out):
+        raise DataError(f"refusing to replace {out}: it holds files but no {MANIFEST}, so kdas_lab did "
                         f"not build it; remove it yourself or choose another --out")
 
 
@@ -114,9 +108,7 @@ def building_tree(out: Path, keep: tuple = ()) -> Iterator[Path]:
     tmp = _mkdtemp(f"{out.name}.tmp-", out.parent)
     try:
         yield tmp
-        if (tmp / "kdas_data.json").is_file():
-            from kdas_lab.data.integrity import record_hashes  # noqa: PLC0415 (integrity imports this module)
-
+        if has_manifest(tmp):
             record_hashes(tmp)
         replace_tree(tmp, out)
     finally:

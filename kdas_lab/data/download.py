@@ -16,8 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from kdas_lab.data.archive import sha256_file
-from kdas_lab.data.io import DataError
+from kdas_lab.data.io import DataError, sha256_file
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 USER_AGENT = "kdas_lab-data/0.1 (+https://github.com/)"

@@ -1,4 +1,5 @@
-"""Per-file sha256 of a built dataset, recorded in ``kdas_data.json`` and checked by ``verify``.
+"""Per-file sha256 of a built dataset, recorded in its manifest (:mod:`kdas_lab.data.manifest`) and
+checked by ``verify``.
 
 ``record_hashes(root)`` adds ``"files": {relative posix path: sha256}`` for every file below the
 set folders (``TrainDataset``, ``TestDataset``) to the manifest; ``check_hashes(root, manifest)``
@@ -6,16 +7,15 @@ lists every file that changed, went missing or was added since.
 """
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from kdas_lab.data.archive import sha256_file
-from kdas_lab.data.io import DataError
-from kdas_lab.data.layout import TEST, TRAIN
+from kdas_lab.data.folders import TEST, TRAIN
+from kdas_lab.data.io import sha256_file
+from kdas_lab.data.manifest import MANIFEST, is_synthetic, read_manifest, write_manifest
 
-MANIFEST = "kdas_data.json"
+__all__ = ["MANIFEST", "SET_FOLDERS", "check_hashes", "hash_files", "is_synthetic", "read_manifest", "record_hashes"]
 SET_FOLDERS = (TRAIN, TEST)
 
 
@@ -33,31 +33,11 @@ def hash_files(root: Path, rels: list[str], workers: int | None = None) -> dict[
         return dict(zip(rels, pool.map(lambda r: sha256_file(root / r), rels)))
 
 
-def read_manifest(root: Path) -> dict:
-    """``root/kdas_data.json`` as a dict ({} when absent); a corrupt file is named."""
-    path = Path(root) / MANIFEST
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is corrupt ({exc}); rebuild the dataset") from exc
-    if not isinstance(data, dict):
-        raise DataError(f"{path} is corrupt (a JSON {type(data).__name__}, expected an object); rebuild the dataset")
-    return data
-
-
-def is_synthetic(root: str | os.PathLike) -> bool:
-    """A set built by ``build_synthetic``: its manifest says ``kind: synthetic`` (the real-data installer
-    writes one too, with ``kind: pranet``)."""
-    return read_manifest(Path(root)).get("kind") == "synthetic"
-
-
 def record_hashes(root: Path) -> None:
     """Add the sha256 of every set file to ``root/kdas_data.json`` (written by the builder)."""
     manifest = read_manifest(root)
     manifest["files"] = hash_files(root, _files(root))
-    (Path(root) / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    write_manifest(root, manifest)
 
 
 def check_hashes(root: Path, manifest: dict, workers: int | None = None) -> list[str]:

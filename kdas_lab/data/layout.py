@@ -10,9 +10,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from kdas_lab.data.folders import TEST, TRAIN, has_train_images, train_folder
 from kdas_lab.data.io import DataError, is_image_file
+from kdas_lab.data.synthetic import ensure_synthetic
 
-TRAIN, TEST = "TrainDataset", "TestDataset"
+__all__ = ["TEST", "TRAIN", "SHOWN", "data_root", "dataset_folders", "find_pairs", "find_test_root", "has_train_images",
+           "index_by_stem", "list_stems", "list_test_sets", "pair_by_stem", "stem_index", "train_folder", "unpaired"]
 SHOWN = 10  # paths listed in one error message
 
 
@@ -92,11 +95,6 @@ def list_stems(folder: str | os.PathLike) -> list[str]:
     return sorted(index_by_stem(Path(folder) / "images"))
 
 
-def train_folder(root: str | os.PathLike) -> Path:
-    """``ROOT/TrainDataset``."""
-    return Path(root) / TRAIN
-
-
 def find_test_root(root: str | os.PathLike) -> Path:
     """``ROOT/TestDataset`` when it exists, else ``ROOT`` itself (already a TestDataset folder)."""
     root = Path(root)
@@ -132,17 +130,11 @@ def dataset_folders(root: str | os.PathLike) -> dict[str, Path]:
     return found
 
 
-def has_train_images(root: str | os.PathLike) -> bool:
-    return (train_folder(root) / "images").is_dir()
-
-
 def data_root(cfg) -> Path:
     """The dataset root of ``cfg``: in the ``fast`` profile a synthetic set is built there when it
     holds no training images; otherwise it must hold ``TrainDataset/images`` and ``TestDataset/``."""
     root = Path(cfg.data_dir)
     if cfg.profile == "fast" and not has_train_images(root):
-        from kdas_lab.data.synthetic import ensure_synthetic  # noqa: PLC0415 (synthetic.py imports this module)
-
         return ensure_synthetic(cfg)
     for folder in (train_folder(root) / "images", root / TEST):
         if not folder.is_dir():

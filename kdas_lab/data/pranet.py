@@ -13,7 +13,6 @@ ETIS-LaribPolypDB 196, CVC-300 60). The test stems are the lists shipped in ``kd
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +22,11 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from kdas_lab.data.archive import building_tree, is_archive, safe_extract, sha256_file
+from kdas_lab.data.archive import building_tree, is_archive, safe_extract
 from kdas_lab.data.download import download
-from kdas_lab.data.io import DataError, copy_atomic, load_image, load_mask, save_png_atomic
+from kdas_lab.data.io import DataError, copy_atomic, load_image, load_mask, save_png_atomic, sha256_file
 from kdas_lab.data.layout import TEST, index_by_stem, pair_by_stem, train_folder
+from kdas_lab.data.manifest import write_manifest
 from kdas_lab.data.sources import CLINICDB, KVASIR, SOURCES, TEST_SETS, DataSource, pranet_test_stems
 
 IMAGE_DIR_NAMES = ("images", "image", "original", "img", "imgs", "frames")
@@ -191,7 +191,7 @@ def build_pranet(out: str | os.PathLike, kvasir: str | os.PathLike, clinicdb: st
             manifest["sources"][source.key] = info
             manifest["counts"][source.name] = {"test": len(pairs)}
         shutil.rmtree(scratch, ignore_errors=True)
-        (tmp / "kdas_data.json").write_text(json.dumps(manifest, indent=1))
+        write_manifest(tmp, manifest)
     return out
 
 

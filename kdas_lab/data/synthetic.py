@@ -14,7 +14,6 @@ i.e. two small matrix products instead of ``k`` full-size cosines.
 """
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -24,8 +23,9 @@ from PIL import Image, ImageFilter
 from tqdm.auto import tqdm
 
 from kdas_lab.data.archive import building_tree
+from kdas_lab.data.folders import TEST, has_train_images, train_folder
 from kdas_lab.data.io import DataError, save_png_atomic
-from kdas_lab.data.layout import TEST, has_train_images, train_folder
+from kdas_lab.data.manifest import write_manifest
 
 SYNTHETIC_SET = "Synthetic"
 
@@ -173,7 +173,7 @@ def build_synthetic(out: str | os.PathLike, n_train: int, n_test: int, size: int
         _write_set(train_folder(tmp), "syn_train", n_train, size, seed, 0, progress)
         _write_set(tmp / TEST / SYNTHETIC_SET, "syn_test", n_test, size, seed, 1, progress)
         manifest = {"kind": "synthetic", "n_train": n_train, "n_test": n_test, "size": size, "seed": seed}
-        (tmp / "kdas_data.json").write_text(json.dumps(manifest, indent=1))
+        write_manifest(tmp, manifest)
     return out
 
 

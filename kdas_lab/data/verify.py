@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kdas_lab.data.integrity import check_hashes, read_manifest
+from kdas_lab.data.integrity import check_hashes
 from kdas_lab.data.io import DataError, image_size, load_image, load_mask_grey
 from kdas_lab.data.layout import TEST, TRAIN, stem_index, train_folder, unpaired
+from kdas_lab.data.manifest import MANIFEST, read_manifest
 from kdas_lab.data.sources import TEST_SETS, TRAIN_PAIRS, pranet_test_stems
 
 SPLIT_KEYS = {"Kvasir": "kvasir", "CVC-ClinicDB": "clinicdb"}
@@ -124,7 +125,7 @@ def verify_pranet(root: str | os.PathLike, workers: int | None = None, full: boo
     if "files" in manifest:
         problems += check_hashes(root, manifest, workers)
     else:
-        notes.append(f"{root} has no file hashes in kdas_data.json (built by hand or by an older kdas_lab): "
+        notes.append(f"{root} has no file hashes in {MANIFEST} (built by hand or by an older kdas_lab): "
                      f"changes since the build cannot be detected{'' if full else '; --full decodes every file'}")
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("set")
     return VerifyReport(table, problems, notes)

@@ -36,7 +36,25 @@ def at_loss(student_feat: torch.Tensor, teacher_feat: torch.Tensor, p: float = 2
 
 
 class ATLoss(DistillationLoss):
-    """Attention transfer (p=2) on stages 2-4, weighted ``beta / 2`` (see module docstring)."""
+    """Attention transfer on backbone stages 2-4 (Zagoruyko & Komodakis, ICLR 2017, activation-based AT).
+
+    Formula, per stage ``F (B, C, h, w)``: ``a(F) = normalize_L2(mean_c |F|^p)`` flattened ``(B, h*w)``
+    (the teacher's map resized to the student's ``h, w`` first), ``at = mean_{b, i} (a_s - a_t)^2``;
+    ``L_AT = beta / 2 * sum_stages at``; ``total = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * L_AT``.
+
+    Args:
+        alpha: weight of the distillation term; ``1 - alpha`` weighs the segmentation loss of both heads.
+        legacy_bce: the published (unweighted, batch-mean) BCE in the segmentation loss
+            (:class:`~kdas_lab.losses.structure.StructureLoss`).
+        beta: scale of the summed stage terms (default 1000, the authors' reference code; ``cfg.extra["at_beta"]``).
+        p: exponent of the activation map (2 as published).
+        stages: indices into ``features.stages`` (default ``(1, 2, 3)``: stages 2-4, strides 8/16/32).
+
+    Shape:
+        student / teacher outputs with ``p1``, ``p2`` logits ``(B, 1, H, W)`` and ``features.stages[i]``
+        ``(B, C_i, h_i, w_i)`` (channel counts may differ); ``mask`` ``(B, 1, H, W)`` -> scalar ``total``.
+        Components: ``seg``, ``at``.
+    """
 
     name = "at"
     teacher_fields = ("features",)

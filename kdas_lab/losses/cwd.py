@@ -35,7 +35,26 @@ def channel_wise_kl(student: torch.Tensor, teacher: torch.Tensor, tau: float = 4
 
 
 class CWDLoss(DistillationLoss):
-    """Channel-wise distillation on logits P1, P2 (+ cfm, sam features); see module docstring."""
+    """Channel-wise distillation (Shu et al., ICCV 2021) on the logits P1, P2 and the ``cfm``, ``sam`` features.
+
+    Formula: per map pair ``(y_s, y_t)`` of shape ``(B, C, h, w)``,
+    ``CWD = tau^2 / (B * C) * sum_{b, c} KL(softmax_hw(y_t / tau) || softmax_hw(y_s / tau))``;
+    ``L_CWD`` is the sum over P1, P2 (and ``cfm``, ``sam`` when ``features``);
+    ``total = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * L_CWD``.
+
+    Args:
+        alpha: weight of the distillation term; ``1 - alpha`` weighs the segmentation loss of both heads.
+        legacy_bce: the published (unweighted, batch-mean) BCE in the segmentation loss
+            (:class:`~kdas_lab.losses.structure.StructureLoss`).
+        tau: the softmax temperature (default 4).
+        features: add the decoder features ``cfm`` and ``sam`` (32 channels in both networks, stride 8;
+            ``cfg.extra["cwd_features"]``, default True); False: the logits only (a teacher cache can serve it).
+
+    Shape:
+        student / teacher outputs with ``p1``, ``p2`` logits ``(B, 1, H, W)`` (and ``features.cfm``,
+        ``features.sam`` ``(B, 32, h, w)``, equal in both networks); ``mask`` ``(B, 1, H, W)`` -> scalar
+        ``total``. Components: ``seg``, ``cwd``.
+    """
 
     name = "cwd"
 

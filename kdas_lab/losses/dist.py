@@ -37,7 +37,22 @@ def intra_class_relation(student_logits: torch.Tensor, teacher_logits: torch.Ten
 
 
 class DISTLoss(DistillationLoss):
-    """DIST intra-class Pearson relation on both heads, times T^2 (see module docstring)."""
+    """DIST's intra-class relation (Huang et al., NeurIPS 2022) on both heads, times ``T^2``.
+
+    Formula: ``L_DIST = T^2 * sum_{h in P1, P2} (1 - pearson(sigmoid(z_s,h / T), sigmoid(z_t,h / T)))``,
+    the correlation taken over all ``B*H*W`` pixels of the batch (the inter-class term is degenerate for a
+    one-channel head and left out); ``total = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * L_DIST``.
+
+    Args:
+        temperature: ``T`` (default KDAS's 2; DIST's segmentation setting uses 1).
+        alpha: weight of the distillation term; ``1 - alpha`` weighs the segmentation loss of both heads.
+        legacy_bce: the published (unweighted, batch-mean) BCE in the segmentation loss
+            (:class:`~kdas_lab.losses.structure.StructureLoss`).
+
+    Shape:
+        student / teacher outputs with ``p1``, ``p2`` logits ``(B, 1, H, W)``; ``mask`` ``(B, 1, H, W)``
+        -> scalar ``total``. Components: ``seg``, ``dist``.
+    """
 
     name = "dist"
     teacher_fields = ("p1", "p2")  # what it reads of the teacher output (a teacher cache serves these)

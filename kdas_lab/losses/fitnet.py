@@ -35,7 +35,27 @@ def hint_loss(adapted_student: torch.Tensor, teacher_feat: torch.Tensor) -> torc
 
 
 class FitNetLoss(DistillationLoss):
-    """FitNets hint on one backbone stage through a trainable 1x1 adapter (see module docstring)."""
+    """FitNets hint (Romero et al., ICLR 2015) on one backbone stage through a trainable 1x1 adapter.
+
+    Formula: ``L_FIT = MSE(adapter(F_s), F_t)`` (mean over elements; the teacher's map bilinearly resized
+    to the student's ``h, w`` if they differ); ``total = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * L_FIT``.
+    The adapter ``nn.Conv2d(C_s, C_t, 1)`` (with bias) is this module's own parameter: the trainer
+    optimises ``loss.parameters()`` too.
+
+    Args:
+        student_channels: ``C_s`` of the student's hint stage.
+        teacher_channels: ``C_t`` of the teacher's hint stage.
+        alpha: weight of the distillation term; ``1 - alpha`` weighs the segmentation loss of both heads.
+        legacy_bce: the published (unweighted, batch-mean) BCE in the segmentation loss
+            (:class:`~kdas_lab.losses.structure.StructureLoss`).
+        stage: index into ``features.stages`` (0-3; default 2 = stage 3, stride 16: 160 channels for B0,
+            320 for B2; ``cfg.extra["fitnet_stage"]``).
+
+    Shape:
+        student / teacher outputs with ``p1``, ``p2`` logits ``(B, 1, H, W)`` and ``features.stages[stage]``
+        ``F_s (B, C_s, h, w)``, ``F_t (B, C_t, h', w')``; ``mask`` ``(B, 1, H, W)`` -> scalar ``total``.
+        Components: ``seg``, ``fitnet``.
+    """
 
     name = "fitnet"
     teacher_fields = ("features",)

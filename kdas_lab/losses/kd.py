@@ -31,7 +31,23 @@ def bernoulli_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tem
 
 
 class KDLoss(DistillationLoss):
-    """Pixel-wise Bernoulli KD at temperature T on both heads, times T^2 (see module docstring)."""
+    """Pixel-wise Hinton KD (Hinton, Vinyals & Dean, 2015) for a one-logit head, on both heads, times ``T^2``.
+
+    Formula: with ``p = sigmoid(z / T)`` per pixel,
+    ``KL(p_t || p_s) = p_t log(p_t / p_s) + (1 - p_t) log((1 - p_t) / (1 - p_s))`` (via ``logsigmoid``),
+    ``L_KD = T^2 * (mean_pixels KL(P1) + mean_pixels KL(P2))``;
+    ``total = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * L_KD``.
+
+    Args:
+        temperature: ``T`` (default KDAS's 2; the segmentation KD literature uses 1).
+        alpha: weight of the distillation term; ``1 - alpha`` weighs the segmentation loss of both heads.
+        legacy_bce: the published (unweighted, batch-mean) BCE in the segmentation loss
+            (:class:`~kdas_lab.losses.structure.StructureLoss`).
+
+    Shape:
+        student / teacher outputs with ``p1``, ``p2`` logits ``(B, 1, H, W)``; ``mask`` ``(B, 1, H, W)``
+        -> scalar ``total``. Components: ``seg``, ``kd``.
+    """
 
     name = "kd"
     teacher_fields = ("p1", "p2")  # what it reads of the teacher output (a teacher cache serves these)

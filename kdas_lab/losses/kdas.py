@@ -44,12 +44,11 @@ from kdas_lab.config import SGM_HEADS  # "p1": the SGM on P1 only, as the publis
 
 from .base import DistillationLoss
 from .row_attention import (
+    at_term,
     official_kl,
     official_sgm,
     official_student_attention,
     official_teacher_attention,
-    row_attention,
-    row_kl,
     sgm_loss,
 )
 
@@ -74,12 +73,30 @@ def _warn_official_once() -> None:
 
 
 class KDASLoss(DistillationLoss):
-    """KDAS loss, mode ``"kdas"`` (fixed) or ``"kdas-official"`` (published arithmetic).
+    """KDAS loss (Trinh et al., ICME 2024, arXiv:2312.08555), mode ``"kdas"`` (fixed) or ``"kdas-official"``.
 
-    Formula, source and shapes: see the module docstring. ``legacy_bce=None`` picks the mode's
-    default (``False`` for ``kdas``, ``True`` for ``kdas-official``). ``at_weight`` / ``sgm_weight``
-    scale ``L_AT`` / ``L_SGM`` inside the alpha part (ablations; 1.0 = the method). ``targets`` /
-    ``mix_lambda``: the segmentation part's targets (:class:`DistillationLoss`; a variant unless ``"mask"``).
+    Formula: ``total = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * (at_weight * L_AT + sgm_weight * L_SGM)``.
+    Mode ``"kdas"``: ``L_AT = sum_{h in P1, P2} T^2 * row_kl(A(P_s,h), A(P_t,h), T)``
+    (:func:`~kdas_lab.losses.row_attention.at_term`, ``A(P) = softmax(P P^T / sqrt(S)) P`` per row),
+    ``L_SGM = sum_h MSE(P_s,h + P_s,h^T, P_t,h + P_t,h^T)`` (P1 only with ``sgm_heads="p1"``; on
+    ``sigmoid(P)`` with ``sgm_space="prob"``). Mode ``"kdas-official"``: the published code's arithmetic
+    (its attention term has zero student gradient and may be NaN; SGM on P1 only, fails at batch size 1).
+
+    Args:
+        mode: ``"kdas"`` or ``"kdas-official"``.
+        temperature: ``T`` of the attention term (> 0; default 2).
+        alpha: weight of the distillation part; ``1 - alpha`` weighs the segmentation loss of both heads.
+        legacy_bce: the published (unweighted, batch-mean) BCE; None picks the mode's default
+            (``False`` for ``kdas``, ``True`` for ``kdas-official``).
+        at_weight, sgm_weight: scale ``L_AT`` / ``L_SGM`` inside the alpha part (ablations; 1.0 = the method).
+        sgm_space: ``"logits"`` (the method) or ``"prob"`` (a variant; ``kdas`` only).
+        sgm_heads: ``"both"`` or ``"p1"`` (as the published code; ``kdas`` only).
+        targets, mix_lambda: the segmentation part's targets (:class:`DistillationLoss`; a variant unless
+            ``"mask"``; ``kdas`` only).
+
+    Shape:
+        student / teacher outputs with ``p1``, ``p2`` logits ``(B, 1, S, S)`` (square: SGM transposes them);
+        ``mask`` ``(B, 1, S, S)`` -> scalar ``total``. Components: ``seg``, ``at``, ``sgm``.
     """
 
     teacher_fields = ("p1", "p2")  # what it reads of the teacher output (a teacher cache serves these)
@@ -130,7 +147,7 @@ class KDASLoss(DistillationLoss):
             p_s, p_t = getattr(student, head), getattr(teacher, head)  # (B, 1, S, S)
             if p_s.shape != p_t.shape:
                 raise ValueError(f"KDAS: student {head} {tuple(p_s.shape)} != teacher {head} {tuple(p_t.shape)}")
-            at = at + row_kl(row_attention(p_s), row_attention(p_t), t) * t**2
+            at = at + at_term(p_s, p_t, t)  # T^2 * row_kl(A(P_s), A(P_t), T)
             if self.sgm_heads == "p1" and head == "p2":
                 continue
             if self.sgm_space == "prob":

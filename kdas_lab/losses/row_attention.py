@@ -13,7 +13,7 @@ Fixed method (``kdas``)::
 
     q_t = softmax(A(P_t) / T, dim=-1), log q_s = log_softmax(A(P_s) / T, dim=-1)     # per row
     KL  = sum_{rows, j} q_t * (log q_t - log q_s) / (number of rows = B * H)   # "batchmean" per row
-    L_AT  = T^2 * (KL(P1) + KL(P2))
+    L_AT  = T^2 * (KL(P1) + KL(P2))                      # at_term per head, summed
     L_SGM = MSE(P1_s + P1_s^T, P1_t + P1_t^T) + MSE(P2_s + P2_s^T, P2_t + P2_t^T)
 
 Published arithmetic (``kdas-official``, the KDAS authors' released code) lives in the ``official_*`` functions.
@@ -53,6 +53,24 @@ def row_kl(student_att: torch.Tensor, teacher_att: torch.Tensor, temperature: fl
     kl = (log_q_t.exp() * (log_q_t - log_q_s)).sum()
     rows = student_att.numel() // student_att.shape[-1]
     return kl / rows
+
+
+def attention_kl(student_att: torch.Tensor, teacher_att: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``T^2 * row_kl(student_att, teacher_att, T)``: the attention term on given attention maps.
+    ``(B, C, H, W)`` x 2 -> scalar."""
+    return row_kl(student_att, teacher_att, temperature) * temperature**2
+
+
+def at_term(p_s: torch.Tensor, p_t: torch.Tensor, temperature: float, *,
+            teacher_att: torch.Tensor | None = None) -> torch.Tensor:
+    """KDAS's attention term on one head: ``L_AT = T^2 * row_kl(A(P_s), A(P_t), T)``.
+
+    The one place this formula is written (``KDASLoss`` mode ``kdas`` sums it over P1 and P2;
+    :mod:`kdas_lab.viz.term_fit` fits maps with it). ``teacher_att``: ``A(P_t)`` when already computed
+    (a constant target reused over many steps). ``(B, C, H, W)`` logit maps x 2 -> scalar.
+    """
+    a_t = row_attention(p_t) if teacher_att is None else teacher_att
+    return attention_kl(row_attention(p_s), a_t, temperature)
 
 
 def symmetrize(p: torch.Tensor) -> torch.Tensor:

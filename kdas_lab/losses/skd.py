@@ -46,7 +46,27 @@ def pairwise_loss(student_feat: torch.Tensor, teacher_feat: torch.Tensor, scale:
 
 
 class SKDLoss(DistillationLoss):
-    """Pixel-wise (Bernoulli KL, both heads) + pair-wise (pooled cfm affinity) KD; see module docstring."""
+    """Structured KD (Liu et al., CVPR 2019), pixel-wise + pair-wise terms (the adversarial one left out).
+
+    Formula: ``L_pi = mean_pixels KL(P1) + mean_pixels KL(P2)`` (Bernoulli KL at T = 1);
+    ``L_pa = mean_b sum_ij (a^s_ij - a^t_ij)^2 / N^2`` with ``a_ij = cos(f_i, f_j)`` over the ``N`` nodes of
+    ``cfm`` max-pooled in ``k x k`` cells (``k = max(1, int(min(h, w) * scale))``);
+    ``L_SKD = pixel_weight * L_pi + pair_weight * L_pa``;
+    ``total = (1 - alpha) * (seg(P1) + seg(P2)) + alpha * L_SKD``.
+
+    Args:
+        alpha: weight of the distillation term; ``1 - alpha`` weighs the segmentation loss of both heads.
+        legacy_bce: the published (unweighted, batch-mean) BCE in the segmentation loss
+            (:class:`~kdas_lab.losses.structure.StructureLoss`).
+        pixel_weight: weight of ``L_pi`` (default 10, the reference code's scale; ``cfg.extra["skd_pixel_weight"]``).
+        pair_weight: weight of ``L_pa`` (default 1; ``cfg.extra["skd_pair_weight"]``).
+        scale: pooling scale in (0, 1] (default 0.5; ``cfg.extra["skd_scale"]``).
+
+    Shape:
+        student / teacher outputs with ``p1``, ``p2`` logits ``(B, 1, H, W)`` and ``features.cfm``
+        ``(B, C, h, w)`` (channels may differ); ``mask`` ``(B, 1, H, W)`` -> scalar ``total``.
+        Components: ``seg``, ``skd``, ``skd_pixel``, ``skd_pair``.
+    """
 
     name = "skd"
     teacher_fields = ("features",)

@@ -100,7 +100,12 @@ class StructureLoss(nn.Module):
     ``wbce = sum(w*bce)/sum(w)`` per sample with ``w = 1 + 5|avgpool31(G) - G|``;
     ``wiou = 1 - (sum(w p G) + 1) / (sum(w (p + G)) - sum(w p G) + 1)``, ``p = sigmoid(pred)``.
     Shapes: ``pred`` logits ``(B, 1, H, W)``, ``mask`` ``(B, 1, H, W)`` in [0, 1] -> scalar.
-    ``legacy_bce=True`` reproduces the published (unweighted, batch-mean) BCE; see the module docstring.
+    ``legacy_bce=True`` reproduces the published code: its legacy ``reduce='none'`` argument makes the
+    BCE the plain mean over the whole batch (a scalar), so ``wbce`` degenerates to that mean and the
+    boundary weights act only through ``wiou``.
+
+    Args:
+        legacy_bce: the published (unweighted, batch-mean) BCE instead of the per-pixel weighted one.
     """
 
     def __init__(self, legacy_bce: bool = False):

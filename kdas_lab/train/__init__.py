@@ -1,8 +1,9 @@
 """Training: one loop for the teacher and for every distillation method, with exact resume and DDP.
 
-- :func:`train_model` builds the model, the frozen teacher, the loss (``kdas_lab.losses.create_loss``)
-  and runs :class:`~kdas_lab.train.loop.Trainer`; :func:`train_teacher` and :func:`distill` are the
-  two everyday wrappers.
+- :func:`train_model` builds the model, the frozen teacher, the loss (``kdas_lab.losses.create_loss``),
+  the loaders and the run's parts (:func:`~kdas_lab.train.parts.build_parts`: teacher outputs, device
+  data, compile wrapper), passes them to :class:`~kdas_lab.train.loop.Trainer` and runs it;
+  :func:`train_teacher` and :func:`distill` are the two everyday wrappers.
 - ``out_dir`` receives ``last.pt`` (full resume state), ``best.pt`` (best validation mean Dice),
   ``history.csv`` (one row per epoch) and ``steps.csv`` (one row per optimizer step).
 """
@@ -23,9 +24,10 @@ from kdas_lab.train.builders import build_loaders, is_distilling, load_teacher
 from kdas_lab.train.distributed import DistInfo, cleanup, init_distributed
 from kdas_lab.train.loop import Trainer, TrainResult
 from kdas_lab.train.numerics import NonFiniteError
+from kdas_lab.train.parts import Parts, build_parts
 
 __all__ = ["train_model", "train_teacher", "distill", "Trainer", "TrainResult", "NonFiniteError", "DistInfo",
-           "PaperRecipeWarning"]
+           "PaperRecipeWarning", "Parts", "build_parts"]
 
 
 class PaperRecipeWarning(UserWarning):
@@ -79,9 +81,11 @@ def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None
         if resume:
             _check_resume_origin(Path(out_dir) / "last.pt", fingerprint, set(allow_change))
         loaders = build_loaders(cfg, info, device, distilling=distilling)
+        parts = build_parts(cfg, teacher=teacher_model, loss=loss, loaders=loaders, device=device, info=info,
+                            show_progress=show_progress)  # teacher outputs, device data, compile wrapper
         trainer = Trainer(cfg, out_dir=out_dir, student=student, loss=loss, device=device, loaders=loaders,
                           teacher=teacher_model, info=info, method=method, show_progress=show_progress,
-                          fingerprint=fingerprint)
+                          fingerprint=fingerprint, **parts._asdict())
         return trainer.fit(resume=resume, stop_after=stop_after)
     finally:
         cleanup(info)

@@ -5,8 +5,9 @@
 (and each distinct batch size) compiles once and then reuses its graph. The backend and mode come
 from ``cfg.extra["compile_backend"]`` (default ``"inductor"``) and ``cfg.extra["compile_mode"]``
 (default None = torch's default; ``"reduce-overhead"`` adds CUDA graphs). Compilation happens on the
-first call of each shape; :class:`CompileGuard` catches a failure there, logs one line and switches
-the trainer to the eager modules for the rest of the run.
+first call of each shape; :class:`CompileGuard` (built by :func:`for_run`, passed to the trainer)
+catches a failure there, logs one line and switches every forward it wrapped back to the eager
+module for the rest of the run.
 """
 from __future__ import annotations
 
@@ -50,16 +51,28 @@ def describe_failure(err: BaseException) -> str:
 
 
 class CompileGuard:
-    """Runs a step with the compiled modules; the first failure of a new shape falls back to eager.
-
-    ``fallback`` is called once (it swaps the trainer's modules back to eager); the step is then
-    rerun eagerly, so a genuine error in the step itself still surfaces, from eager code.
+    """The compile wrapper of a run: :meth:`wrap` compiles a module's forward while the guard is active;
+    :meth:`run` runs a step and, when the first call of a new shape fails to compile, logs one line,
+    switches every wrapped forward back to its eager module and reruns the step eagerly (so a genuine
+    error in the step itself still surfaces, from eager code). The step must therefore start from a clean
+    state (the trainer's step zeroes the gradients first).
     """
 
-    def __init__(self, active: bool, fallback: Callable[[], None], say: Callable[[str], None]):
-        self.active, self.fallback, self.say = active, fallback, say
+    def __init__(self, active: bool, say: Callable[[str], None] = lambda _msg: None, cfg=None):
+        self.active, self.say, self.cfg = active, say, cfg
         self.seen: set[tuple] = set()
         self.failed: str | None = None
+
+    @classmethod
+    def eager(cls) -> CompileGuard:
+        """A guard that compiles nothing."""
+        return cls(False)
+
+    def wrap(self, module: torch.nn.Module) -> Callable:
+        """``module`` itself when inactive, else a :class:`CompiledForward` of it."""
+        if not self.active:
+            return module
+        return CompiledForward(self, module, compile_module(module, self.cfg))
 
     def run(self, key: tuple, step: Callable[[], object]):
         if not self.active or key in self.seen:
@@ -69,29 +82,29 @@ class CompileGuard:
         except Exception as err:  # noqa: BLE001 - any compiler failure: eager keeps training going
             self.failed = describe_failure(err)
             self.say(f"compile: torch.compile failed at {key} ({self.failed}); continuing in eager mode")
-            self.active = False
-            self.fallback()
+            self.active = False  # every CompiledForward of this guard now calls its eager module
             return step()
         self.seen.add(key)
         return out
 
 
-def for_trainer(trainer) -> CompileGuard:
-    """Compile ``trainer.net`` (and the live teacher's forward, ``trainer.teacher_fwd``) when
-    :func:`compile_enabled`; the eager modules stay for validation, checkpoints and the fallback."""
-    trainer.eager_net, trainer.teacher_fwd = trainer.net, trainer.teacher
-    use = compile_enabled(trainer.cfg, trainer.device)
-    say = tqdm.write if trainer.info.is_main else (lambda _msg: None)
+class CompiledForward:
+    """Calls the compiled module while ``guard`` is active, the eager one after a fallback."""
+
+    def __init__(self, guard: CompileGuard, eager: torch.nn.Module, compiled: Callable):
+        self.guard, self.eager, self.compiled = guard, eager, compiled
+
+    def __call__(self, *args, **kwargs):
+        return (self.compiled if self.guard.active else self.eager)(*args, **kwargs)
+
+
+def for_run(cfg, device: torch.device, *, compile_teacher: bool = False, is_main: bool = True) -> CompileGuard:
+    """The compile wrapper of a run: active when :func:`compile_enabled`, with one log line saying what
+    will be compiled (the student, and the live teacher's forward when ``compile_teacher``); the eager
+    modules stay for validation, checkpoints and the fallback."""
+    use = compile_enabled(cfg, device)
+    say = tqdm.write if is_main else (lambda _msg: None)
     if use:
-        trainer.net = compile_module(trainer.net, trainer.cfg)
-        live_teacher = trainer.distilling and trainer.teacher_cache is None
-        if live_teacher:
-            trainer.teacher_fwd = compile_module(trainer.teacher, trainer.cfg)
-        say(f"compile: torch.compile of the student{' and the teacher' if live_teacher else ''} "
-            f"(backend {trainer.cfg.extra.get('compile_backend', 'inductor')}, static shapes per scale)")
-
-    def eager_again() -> None:
-        trainer.net, trainer.teacher_fwd = trainer.eager_net, trainer.teacher
-        trainer.optimizer.zero_grad(set_to_none=True)
-
-    return CompileGuard(use, eager_again, say)
+        say(f"compile: torch.compile of the student{' and the teacher' if compile_teacher else ''} "
+            f"(backend {cfg.extra.get('compile_backend', 'inductor')}, static shapes per scale)")
+    return CompileGuard(use, say, cfg)

@@ -91,12 +91,12 @@ def decide(cfg, dataset, device: torch.device) -> tuple[bool, str]:
     return True, f"{len(dataset)} images at {dataset.size} px, {need / 2**20:.0f} MiB on {device}"
 
 
-def for_trainer(trainer) -> DeviceData | None:
-    """Device data for a :class:`~kdas_lab.train.loop.Trainer`, or None (workers); one log line."""
-    dataset = trainer.train_loader.dataset
-    use, why = decide(trainer.cfg, dataset, trainer.device)
-    if trainer.cfg.device_data is None and not use and trainer.device.type != "cuda":
+def for_run(cfg, dataset, device: torch.device, *, is_main: bool = True,
+            progress: bool = True) -> DeviceData | None:
+    """Device data for a run training on ``dataset``, or None (DataLoader workers); one log line."""
+    use, why = decide(cfg, dataset, device)
+    if cfg.device_data is None and not use and device.type != "cuda":
         return None  # the CPU default: nothing to say
-    if trainer.info.is_main:
+    if is_main:
         tqdm.write(f"device_data: {'on' if use else 'off'} ({why})")
-    return DeviceData.from_dataset(dataset, trainer.device, trainer.show_progress) if use else None
+    return DeviceData.from_dataset(dataset, device, progress) if use else None

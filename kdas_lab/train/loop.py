@@ -8,7 +8,6 @@ Dice on the held-out split of TrainDataset), ``last.pt`` and, when improved, ``b
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,13 +24,19 @@ from kdas_lab.evaluation.inference import predict_probs
 from kdas_lab.metrics import mean_dice
 from kdas_lab.models import read_checkpoint, save_checkpoint
 from kdas_lab.store.fingerprint import Fingerprint
-from kdas_lab.train import builders, compiled, device_data, numerics, teacher_cache
+from kdas_lab.train import builders, numerics
 from kdas_lab.train.budget import out_of_time
+from kdas_lab.train.compiled import CompileGuard
+from kdas_lab.train.device_data import DeviceData
 from kdas_lab.train.distributed import DistInfo, all_reduce_mean_, barrier
 from kdas_lab.train.history import EpochMeter, History
+from kdas_lab.train.precision import amp_dtype, autocast, float32_outputs, memory_format
 from kdas_lab.train.schedule import apply_lr, lr_at
 from kdas_lab.train.state import capture_rng, restore_rng
+from kdas_lab.train.teacher_outputs import LiveTeacher, TeacherOutputs
 from kdas_lab.train.term_grads import term_gradient_norms
+
+__all__ = ["Trainer", "TrainResult", "amp_dtype", "float32_outputs"]  # the last two: kdas_lab.train.precision
 
 
 class TrainResult(NamedTuple):
@@ -41,42 +46,33 @@ class TrainResult(NamedTuple):
     model: torch.nn.Module  # holds the best checkpoint's weights
 
 
-def amp_dtype(cfg: Config, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA by default, off on CPU unless ``cfg.amp`` is True; None = fp32."""
-    enabled = cfg.amp if cfg.amp is not None else device.type == "cuda"
-    if not enabled:
-        return None
-    return torch.float16 if cfg.amp_dtype == "float16" else torch.bfloat16
-
-
-def float32_outputs(obj):
-    """Cast the tensors of a (nested) NamedTuple of outputs to fp32 so losses run in full precision."""
-    if isinstance(obj, torch.Tensor):
-        return obj.float()
-    if isinstance(obj, tuple):
-        items = [float32_outputs(o) for o in obj]
-        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
-    return obj
-
-
 class Trainer:
     """Trains ``student`` on the batches of ``loaders`` (built by the caller, usually
-    :func:`~kdas_lab.train.builders.build_loaders`) with ``loss``, optionally from a frozen ``teacher``."""
+    :func:`~kdas_lab.train.builders.build_loaders`) with ``loss``, optionally from a frozen ``teacher``.
+
+    The parts of a run are built by the caller too (:func:`kdas_lab.train.parts.build_parts`) and only
+    used here: ``teacher_outputs`` (None: the live ``teacher`` under no_grad when a loss term reads it),
+    ``device_data`` (None: batches from the DataLoader), ``compile_guard`` (None: eager). ``teacher``
+    itself is read for the loss's own parameters and state (and the default live forward).
+    """
 
     def __init__(self, cfg: Config, *, out_dir, student: torch.nn.Module, loss: torch.nn.Module,
                  device: torch.device, loaders: builders.Loaders, teacher: torch.nn.Module | None = None,
                  info: DistInfo = DistInfo(), method: str = "none", show_progress: bool = True,
-                 fingerprint: Fingerprint | None = None):
+                 fingerprint: Fingerprint | None = None, teacher_outputs: TeacherOutputs | None = None,
+                 device_data: DeviceData | None = None, compile_guard: CompileGuard | None = None):
         self.cfg, self.out_dir, self.device, self.info, self.method = cfg, Path(out_dir), device, info, method
         self.fingerprint = fingerprint  # what made this run (kdas_lab.store), recorded in every checkpoint
         self.model, self.teacher, self.loss = student.to(device), teacher, loss.to(device)
-        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.memory_format = memory_format(cfg)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self.model  # what the training forward calls (DDP wrapper under torchrun)
         if info.enabled:
             ids = [device.index] if device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.compile_guard = compile_guard if compile_guard is not None else CompileGuard.eager()
+        self.net = self.compile_guard.wrap(self.net)  # compiled forward when the guard is active
         self.loss_params = builders.own_loss_parameters(loss, self.model, teacher)
         self.params = [p for p in self.model.parameters() if p.requires_grad] + self.loss_params
         self.named = [(f"student.{n}", p) for n, p in self.model.named_parameters() if p.requires_grad]
@@ -101,22 +97,21 @@ class Trainer:
         self.show_progress = show_progress and info.is_main
         # finite augmentation: each sample shown as one of 8 dihedral views drawn from self.generator
         self.dihedral = cfg.augment and cfg.augment_mode == "dihedral"
-        self.teacher_cache = teacher_cache.for_trainer(self) if cfg.teacher_cache else None
-        self.device_data = device_data.for_trainer(self)  # None: batches come from the DataLoader
-        self.compile_guard = compiled.for_trainer(self)  # self.net / self.teacher_fwd compiled when on
+        if teacher_outputs is None and self.distilling:
+            teacher_outputs = LiveTeacher(teacher)
+        self.teacher_outputs = teacher_outputs if self.distilling else None  # a teacher no loss term reads is not run
+        self.device_data = device_data  # None: batches come from the DataLoader
 
     # ------------------------------------------------------------------ one optimizer step
     def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+        return autocast(self.device, self.amp_dtype)
 
     def train_step(self, images: torch.Tensor, masks: torch.Tensor, size: int, epoch: int,
                    labelled: torch.Tensor | None = None, keys: tuple | None = None) -> dict[str, float]:
         """One optimizer step at one scale; returns the loss components as floats.
 
         ``labelled`` (bool ``(B,)``, label-scarce distillation): which samples' masks the loss may use.
-        ``keys`` ``(stems, views or None)``: with a teacher cache, the teacher's maps are read from it.
+        ``keys`` ``(stems, views or None)``: passed to ``teacher_outputs`` (a teacher cache reads its maps by them).
         """
         if images.shape[-1] != size or images.shape[-2] != size:
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=True)  # (B, 3, s, s)
@@ -124,7 +119,6 @@ class Trainer:
         images = images.contiguous(memory_format=self.memory_format)
         lr = lr_at(self.step, self.total_steps, self.cfg.lr, self.cfg.lr_schedule, self.warmup_steps)
         apply_lr(self.optimizer, lr)
-        self.optimizer.zero_grad(set_to_none=True)
         out, grad_norms = self.compile_guard.run(  # static shapes: one graph per (scale, batch size)
             (size, images.shape[0]), lambda: self._forward_backward(images, masks, size, labelled, keys))
         if self.loss_params:
@@ -148,15 +142,14 @@ class Trainer:
         return components
 
     def _forward_backward(self, images, masks, size, labelled, keys):
-        """Student (and live teacher) forward, loss, backward; returns ``(loss output, grad norms)``."""
+        """Zeroed gradients, student forward, the teacher's outputs, loss, backward; returns ``(loss
+        output, grad norms)`` (rerun from the start by the compile guard after a compile failure)."""
+        self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             student_out = self.net(images)
             teacher_out = None
-            if self.distilling and self.teacher_cache is not None and keys is not None:
-                teacher_out = self.teacher_cache.lookup(*keys, size, self.device)  # p1, p2 (B, 1, s, s)
-            elif self.distilling:  # a teacher no loss term reads is not run
-                with torch.no_grad():
-                    teacher_out = self.teacher_fwd(images)
+            if self.teacher_outputs is not None:
+                teacher_out = self.teacher_outputs(images, keys, size)  # e.g. p1, p2 (B, 1, s, s)
         kwargs = {} if labelled is None else {"labelled": labelled}
         student_out, teacher_out = float32_outputs(student_out), float32_outputs(teacher_out)
         out = self.loss(student_out, teacher_out, masks, **kwargs)
@@ -192,7 +185,7 @@ class Trainer:
             if self.dihedral:
                 views = draw_views(images.shape[0], self.generator)  # (B,)
                 images, masks = apply_views(images, views), apply_views(masks, views)  # (B, C, S, S)
-            keys = (batch["stem"], views) if self.teacher_cache is not None else None
+            keys = (batch["stem"], views)  # what a teacher cache reads its maps by
             labelled = None
             if self.labelled is not None:
                 labelled = torch.tensor([s in self.labelled for s in batch["stem"]], device=self.device)  # (B,)

@@ -34,6 +34,7 @@ from kdas_lab.data import PolypDataset
 from kdas_lab.data.cache import cache_folder, cache_key
 from kdas_lab.data.views import N_VIEWS, apply_view
 from kdas_lab.store.fingerprint import state_dict_sha256
+from kdas_lab.train import precision
 from kdas_lab.train.cache_store import allocate_npy, bad_blocks, block_crcs, sample_rows
 
 FORMAT = 2  # 2: crc32 per block
@@ -213,27 +214,27 @@ def load_or_build(teacher: torch.nn.Module, dataset, sizes: list[int], n_views: 
     return TeacherCache(arrays, list(dataset.stems), [files[s][0] for s in sizes], n_views, crcs), bool(todo)
 
 
-def for_trainer(trainer) -> TeacherCache | None:
-    """The cache for a :class:`~kdas_lab.train.loop.Trainer` with ``cfg.teacher_cache``, or None
-    after one log line saying why the live teacher is kept."""
-    cfg = trainer.cfg
-    reason = unavailable_reason(cfg, trainer.loss, trainer.distilling, trainer.info.enabled)
-    say = tqdm.write if trainer.info.is_main else (lambda _msg: None)
+def for_run(cfg, *, teacher: torch.nn.Module, loss: torch.nn.Module, distilling: bool, dataset,
+            device: torch.device, amp_dtype: torch.dtype | None, memory_format=torch.contiguous_format,
+            distributed: bool = False, is_main: bool = True, progress: bool = True) -> TeacherCache | None:
+    """The cache for a run with ``cfg.teacher_cache`` training on ``dataset`` (its training split), or
+    None after one log line saying why the live teacher is kept."""
+    reason = unavailable_reason(cfg, loss, distilling, distributed)
+    say = tqdm.write if is_main else (lambda _msg: None)
     if reason is not None:
         say(f"teacher_cache: keeping the live teacher ({reason})")
         return None
     n_views = N_VIEWS if cfg.augment else 1
     folder = cfg.extra.get("teacher_cache_dir") or Path(cfg.data_dir) / ".kdas_cache" / "teacher"
-    amp = str(trainer.amp_dtype).replace("torch.", "") if trainer.amp_dtype is not None else "fp32"
+    amp = str(amp_dtype).replace("torch.", "") if amp_dtype is not None else "fp32"
 
     # every image of the training folder, so each seed's train/val split (and labelled subset) shares one cache
-    train_ds = trainer.train_loader.dataset
-    full = PolypDataset(train_ds.folder, train_ds.size)
+    full = PolypDataset(dataset.folder, dataset.size)
     t0 = time.perf_counter()
-    cache, built = load_or_build(trainer.teacher, full, sorted(cfg.size_passes()), n_views,
-                                 folder, device=trainer.device, autocast=trainer._autocast, amp=amp,
-                                 memory_format=trainer.memory_format, batch_size=cfg.batch_size,
-                                 progress=trainer.show_progress)
+    cache, built = load_or_build(teacher, full, sorted(cfg.size_passes()), n_views,
+                                 folder, device=device, autocast=lambda: precision.autocast(device, amp_dtype),
+                                 amp=amp, memory_format=memory_format, batch_size=cfg.batch_size,
+                                 progress=progress)
     say(f"teacher_cache: {'built' if built else 'reusing'} {', '.join(str(p) for p in cache.paths)} "
         f"({len(cache.index)} images x {n_views} views, {time.perf_counter() - t0:.1f} s)")
     return cache

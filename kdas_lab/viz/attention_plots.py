@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from kdas_lab.viz.data_plots import _as_image, _as_map
+from kdas_lab.viz.arrays import as_image, as_map
 from kdas_lab.viz.layout import grid
 
 
@@ -76,7 +76,7 @@ def plot_query_attention(image, maps: Mapping[str, np.ndarray], query_yx: tuple[
     """The image with the query point, then one attention map per model stretched over the image, on one
     colour scale (0 to the largest weight of any map) with a colour bar: a query's weights sum to 1 over
     its key grid, so a uniform map would be ``1 / keys`` everywhere."""
-    img = _as_image(image)
+    img = as_image(image)
     h, w = img.shape[:2]
     fig, axes = plt.subplots(1, 1 + len(maps), figsize=((1 + len(maps)) * size + 0.8, size), layout="constrained")
     top = max(float(np.max(m)) for m in maps.values()) if maps else 1.0
@@ -100,7 +100,7 @@ def plot_query_attention(image, maps: Mapping[str, np.ndarray], query_yx: tuple[
 def plot_matrices(mats: Mapping[str, torch.Tensor | np.ndarray], cmap: str = "viridis",
                   size: float = 2.6, shared_scale: bool = False) -> Figure:
     """Heatmaps of 2-D maps side by side (prediction maps, ``S x S`` attention matrices...)."""
-    arrays = {k: _as_map(v) for k, v in mats.items()}
+    arrays = {k: as_map(v) for k, v in mats.items()}
     lo = min(a.min() for a in arrays.values()) if shared_scale else None
     hi = max(a.max() for a in arrays.values()) if shared_scale else None
     fig, axes = plt.subplots(1, len(arrays), figsize=(len(arrays) * size, size), squeeze=False)
@@ -122,7 +122,7 @@ def plot_temperatures(attn_by_t: Mapping[float, torch.Tensor], row: int, size: f
     for ax in axes[n + 1:]:
         ax.set_axis_off()
     for ax, (t, a) in zip(axes[:n], attn_by_t.items()):
-        m = _as_map(a)
+        m = as_map(a)
         ax.imshow(m, cmap="viridis")
         ax.axhline(row, color="w", lw=0.8, ls="--")
         ax.set_title(f"T = {t:g}, H = {row_entropy(torch.as_tensor(m)):.2f}", fontsize=9)
@@ -139,7 +139,7 @@ def plot_symmetrised(maps: Mapping[str, torch.Tensor], size: float = 2.4) -> Fig
     names: Sequence[str] = list(maps)
     fig, axes = plt.subplots(len(names), 3, figsize=(3 * size, len(names) * size), squeeze=False)
     for r, name in enumerate(names):
-        p = _as_map(maps[name])
+        p = as_map(maps[name])
         if p.shape[0] != p.shape[1]:
             raise ValueError(f"{name}: the SGM needs a square map, got {p.shape}")
         for c, (label, a) in enumerate((("P", p), ("P^T", p.T), ("P + P^T", p + p.T))):

@@ -19,33 +19,17 @@ from kdas_lab.atomic import save_figure
 from kdas_lab.data.dataset import load_pair
 from kdas_lab.data.layout import find_pairs
 from kdas_lab.data.synthetic import frame_rng, render_frame
+from kdas_lab.viz.arrays import as_image, as_map
+from kdas_lab.viz.colors import MASK_COLOR, PRED_COLOR, mpl
 from kdas_lab.viz.layout import MAX_WIDTH, grid
-
-MASK_COLOR = "#39ff14"
-PRED_COLOR = "#ff2d95"
-
-
-def _as_image(image) -> np.ndarray:
-    """Accept ``(H, W, 3)`` uint8 / float or a ``(3, H, W)`` tensor already denormalised to [0, 1]."""
-    a = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
-    if a.ndim == 3 and a.shape[0] == 3 and a.shape[-1] != 3:
-        a = a.transpose(1, 2, 0)
-    if a.dtype != np.uint8:
-        a = np.clip(a, 0.0, 1.0)
-    return a
-
-
-def _as_map(m) -> np.ndarray:
-    a = m.detach().cpu().float().numpy() if hasattr(m, "detach") else np.asarray(m)
-    return a.reshape(a.shape[-2:]) if a.ndim > 2 else a
 
 
 def show_pair(axes, image, mask, title: str = "", contour: bool = True) -> None:
     """Draw an image with the mask contour on ``axes[0]`` and the mask on ``axes[1]``."""
-    img, m = _as_image(image), _as_map(mask).astype(float)
+    img, m = as_image(image), as_map(mask).astype(float)
     axes[0].imshow(img)
     if contour and m.max() > m.min():
-        axes[0].contour(m, levels=[0.5], colors=MASK_COLOR, linewidths=1.2)
+        axes[0].contour(m, levels=[0.5], colors=mpl(MASK_COLOR), linewidths=1.2)
     axes[1].imshow(m, cmap="gray", vmin=0, vmax=1)
     axes[0].set_title(title, fontsize=9)
     axes[1].set_title("mask", fontsize=9)
@@ -93,7 +77,7 @@ def plot_boundary_weights(image, mask, weights, title: str = "") -> Figure:
     """Image, mask and the structure loss's per-pixel weight map side by side."""
     fig, axes = plt.subplots(1, 3, figsize=(9, 3))
     show_pair(axes[:2], image, mask, title)
-    w = _as_map(weights)
+    w = as_map(weights)
     im = axes[2].imshow(w, cmap="magma")
     axes[2].set_title(f"weights ({w.min():.2f} .. {w.max():.2f})", fontsize=9)
     axes[2].set_axis_off()
@@ -108,12 +92,12 @@ def plot_gallery(images: Sequence, masks: Sequence, preds: Sequence, titles: Seq
     n = len(images)
     fig, axes = plt.subplots(n, 3, figsize=(3 * size, n * size), squeeze=False)
     for i in range(n):
-        img, gt, pr = _as_image(images[i]), _as_map(masks[i]).astype(float), _as_map(preds[i])
+        img, gt, pr = as_image(images[i]), as_map(masks[i]).astype(float), as_map(preds[i])
         axes[i, 0].imshow(img)
         if gt.max() > gt.min():
-            axes[i, 0].contour(gt, levels=[0.5], colors=MASK_COLOR, linewidths=1)
+            axes[i, 0].contour(gt, levels=[0.5], colors=mpl(MASK_COLOR), linewidths=1)
         if pr.max() > 0.5 > pr.min():
-            axes[i, 0].contour(pr, levels=[0.5], colors=PRED_COLOR, linewidths=1)
+            axes[i, 0].contour(pr, levels=[0.5], colors=mpl(PRED_COLOR), linewidths=1)
         axes[i, 1].imshow(gt, cmap="gray", vmin=0, vmax=1)
         axes[i, 2].imshow(pr, cmap="gray", vmin=0, vmax=1)
         axes[i, 0].set_title(titles[i], fontsize=8)

@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from kdas_lab.atomic import save_figure
+from kdas_lab.viz.colors import GT_COLOR, PRED_COLOR  # their home: kdas_lab.viz.colors (re-exported here)
 
-PRED_COLOR = (255, 64, 0)
-GT_COLOR = (0, 200, 80)
+__all__ = ["GT_COLOR", "PRED_COLOR", "overlay_grid", "overlay_mask"]
 
 
 def overlay_mask(image: np.ndarray, mask: np.ndarray, color=PRED_COLOR, alpha: float = 0.45,

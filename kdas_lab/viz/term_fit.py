@@ -5,7 +5,7 @@ No network: the "student" is a learnable ``S x S`` tensor of logits, fitted with
 
     L = alpha * (at_weight * L_AT + sgm_weight * L_SGM) + (1 - alpha) * seg(P, mask)
 
-with the loss module's own pure functions (``row_attention``, ``row_kl``, ``sgm_loss``,
+with the loss module's own pure functions (``at_term``, ``row_attention``, ``sgm_loss``,
 ``structure_loss``), so what the fitted map looks like is what the terms can transfer:
 
 * ``L_AT = T^2 * row_kl(A(P_s), A(P_t), T)`` compares the rows of ``A(P) = softmax(P P^T / sqrt(S)) P``
@@ -30,7 +30,8 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from kdas_lab.losses.row_attention import row_attention, row_kl, sgm_loss
+from kdas_lab.losses import row_attention as row_attention_lib
+from kdas_lab.losses.row_attention import attention_kl, row_attention, sgm_loss
 from kdas_lab.losses.structure import structure_loss
 from kdas_lab.viz.layout import panel_size
 from kdas_lab.viz.row_maps import as_map, map4
@@ -47,8 +48,9 @@ def sym_antisym(e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 # ----------------------------------------------------------------------------- terms
 def at_term(p_s: torch.Tensor, p_t: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``T^2 * row_kl(A(P_s), A(P_t), T)`` for two ``(S, S)`` maps (KDAS's L_AT on one head)."""
-    return row_kl(row_attention(map4(p_s)), row_attention(map4(p_t)), temperature) * temperature**2
+    """``T^2 * row_kl(A(P_s), A(P_t), T)`` for two ``(S, S)`` maps (KDAS's L_AT on one head:
+    :func:`kdas_lab.losses.row_attention.at_term`)."""
+    return row_attention_lib.at_term(map4(p_s), map4(p_t), temperature)
 
 
 def sgm_term(p_s: torch.Tensor, p_t: torch.Tensor) -> torch.Tensor:
@@ -105,7 +107,7 @@ def fit_free_logits(teacher_map: torch.Tensor, *, at_weight: float = 1.0, sgm_we
     rows = []
     for step in range(steps + 1):
         p4 = map4(p)
-        at = row_kl(row_attention(p4), a_t, temperature) * temperature**2
+        at = row_attention_lib.at_term(p4, t4, temperature, teacher_att=a_t)
         sgm = sgm_loss(p4, t4)
         loss = alpha * (at_weight * at + sgm_weight * sgm)
         seg = None
@@ -186,7 +188,7 @@ def invariance_table(teacher_map: torch.Tensor, temperature: float = 2.0, seed: 
                    "L_SGM": float(sgm_term(q, p))} for name, q in cases.items()}
     rows["A(P) + c per row (after attention)"] = {
         "rms change": float(c.pow(2).mean().sqrt()),
-        "L_AT": float(row_kl(a_t + c, a_t, temperature) * temperature**2), "L_SGM": float("nan")}
+        "L_AT": float(attention_kl(a_t + c, a_t, temperature)), "L_SGM": float("nan")}
     return pd.DataFrame(rows).T.rename_axis("student map")
 
 

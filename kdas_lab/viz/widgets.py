@@ -23,6 +23,7 @@ from kdas_lab.data import load_image, load_mask
 from kdas_lab.data.layout import dataset_folders, find_pairs
 from kdas_lab.data.stats import mask_stats
 from kdas_lab.viz import attention_plots, data_plots
+from kdas_lab.viz.arrays import as_map
 from kdas_lab.viz.layout import panel_size
 
 
@@ -212,7 +213,7 @@ def temperature_explorer(maps: Mapping[str, torch.Tensor],
         side = panel_size(2 * len(maps) + 1, 2.6)
         fig, axes = plt.subplots(1, len(maps) * 2 + 1, figsize=(side * (2 * len(maps) + 1), side))
         for i, (name, m) in enumerate(maps.items()):
-            axes[2 * i].imshow(data_plots._as_map(m), cmap="gray")
+            axes[2 * i].imshow(as_map(m), cmap="gray")
             axes[2 * i].axhline(s["row"], color="r", lw=0.8)
             axes[2 * i].set_title(f"{name}: map", fontsize=9)
             a = s["attention"][name].float().cpu().numpy()
