@@ -146,7 +146,8 @@ def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progres
                       steps={k: pd.read_csv(out_dir / k / "steps.csv") for k in runs})
     save_figure(fig, out_dir / "curves.png")
     plt.close(fig)
-    fig = overlay_grid(*overlays)
+    images, gts, preds, titles, scores = overlays
+    fig = overlay_grid(images, gts, preds, titles=titles, scores=scores)
     save_figure(fig, out_dir / "overlays.png")
     plt.close(fig)
     total_s = time.perf_counter() - t_start

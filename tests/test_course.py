@@ -119,11 +119,12 @@ def test_an_interrupted_retrain_keeps_the_cached_teacher(cfg, monkeypatch):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
+    train_teacher = kdas_lab.train.train_teacher
     monkeypatch.setattr(kdas_lab.train, "train_teacher", interrupted)
     with pytest.raises(KeyboardInterrupt):
         course.get_teacher(cfg, retrain=True, progress=False)
     assert first.checkpoint.read_bytes() == before  # the old model is still there
-    monkeypatch.undo()
+    monkeypatch.setattr(kdas_lab.train, "train_teacher", train_teacher)
     assert course.get_teacher(cfg).origin == "cached"
 
 
