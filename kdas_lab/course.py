@@ -12,8 +12,8 @@
 3. a teacher **trained** now, after a loud notice with an up-front time estimate, with a progress bar.
 
 :func:`get_student` does the same for a student distilled with ``method`` (``"none"``: no teacher); in the
-``laptop`` profile the cached students include the full-label laptop study's seed-0 students
-(``runs/laptop/full``) when their recorded teacher, data and profile are the ones in use. A cached model
+``laptop`` profile the cached students include the laptop studies' seed-0 students (``runs/laptop/full``,
+``runs/laptop/scarce2``) when their recorded teacher, data and profile are the ones in use. A cached model
 that does not match is not reused, and the reason is printed.
 An existing checkpoint is never overwritten unless ``retrain=True``, and then only once the new one is
 trained (it trains beside it and replaces it on success). Every checkpoint records its fingerprint, and the
@@ -43,8 +43,14 @@ from kdas_lab.store import Fingerprint, data_key, read_fingerprint, replace_dir,
 TEACHER_ENV = "KDAS_TEACHER"
 PUBLISHED_DEFAULT = Path("checkpoints/PolypPVT.pth")  # relative to the project root (notebook_setup's cwd)
 STUDY_TEACHER = Path("runs/laptop/teacher/best.pt")  # the laptop teacher of docs/results.md (read only)
-STUDY_RUNS = Path("runs/laptop/full/runs")  # the full-label laptop study's students, <arm>/seed0 (read only)
-STUDY_ARMS = {"none": "no_kd", "kdas": "kdas", "kd": "kd"}
+# the laptop studies' seed-0 students (read only), by (method, targets, labelled share): their run folders
+STUDY_STUDENTS = {
+    ("none", "mask", 1.0): Path("runs/laptop/full/runs/no_kd"),
+    ("kdas", "mask", 1.0): Path("runs/laptop/full/runs/kdas"),
+    ("kd", "mask", 1.0): Path("runs/laptop/full/runs/kd"),
+    ("none", "mask", 0.02): Path("runs/laptop/scarce2/runs/no_kd"),
+    ("targets", "pseudo", 0.02): Path("runs/laptop/scarce2/runs/pseudo"),
+}
 
 
 class Source(NamedTuple):
@@ -90,10 +96,11 @@ def student_dir(cfg: Config, method: str) -> Path:
 
 def student_candidates(cfg: Config, method: str) -> list[Path]:
     """The cached student checkpoints for ``method``, in the order they are tried: the course's own, then
-    (``laptop`` profile, every label) the full-label study's seed-0 student of that method."""
+    (``laptop`` profile) the laptop studies' seed-0 student of that method, targets and labelled share."""
     found = [student_dir(cfg, method) / "best.pt"]
-    if cfg.profile == "laptop" and method in STUDY_ARMS and cfg.labelled_fraction == 1 and cfg.targets == "mask":
-        found.append(STUDY_RUNS / STUDY_ARMS[method] / "seed0" / "best.pt")
+    study = STUDY_STUDENTS.get((method, cfg.targets, cfg.labelled_fraction)) if cfg.profile == "laptop" else None
+    if study is not None:
+        found.append(study / "seed0" / "best.pt")
     return found
 
 

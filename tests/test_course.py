@@ -87,8 +87,8 @@ def test_laptop_profile_reuses_the_study_students_only_with_their_teacher_and_da
                                  epochs=1, max_steps_per_epoch=1, image_size=64, teacher_set={})
     teacher = create_model("polyp_pvt_b0")
     _save_made_by(course.STUDY_TEACHER, teacher, laptop.for_teacher())
-    study_kdas = course.STUDY_RUNS / "kdas" / "seed0" / "best.pt"
-    study_nokd = course.STUDY_RUNS / "no_kd" / "seed0" / "best.pt"
+    study_kdas = course.STUDY_STUDENTS[("kdas", "mask", 1.0)] / "seed0" / "best.pt"
+    study_nokd = course.STUDY_STUDENTS[("none", "mask", 1.0)] / "seed0" / "best.pt"
     study_recipe = laptop.replace(augment_mode="dihedral")  # the study's own recipe: accepted
     _save_made_by(study_kdas, create_model("polyp_pvt_b0"), study_recipe, teacher=teacher, method="kdas")
     _save_made_by(study_nokd, create_model("polyp_pvt_b0"), study_recipe)
@@ -100,6 +100,8 @@ def test_laptop_profile_reuses_the_study_students_only_with_their_teacher_and_da
     assert course.get_student(laptop, "kdas", tmp_path / "other.pt", progress=False).origin == "trained"
     assert course.get_student(laptop, "none").checkpoint == study_nokd  # no teacher involved
     assert course.describe_checkpoint(study_kdas)["teacher"] == short(state_dict_sha256(teacher))
+    scarce = laptop.replace(labelled_fraction=0.02, labelled_per_batch=4, targets="pseudo")
+    assert course.student_candidates(scarce, "targets")[1] == Path("runs/laptop/scarce2/runs/pseudo/seed0/best.pt")
 
 
 def test_another_dataset_gets_its_own_models(cfg, tmp_path, capsys):
