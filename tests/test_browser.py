@@ -185,3 +185,28 @@ def test_attention_explorer_redraws_in_jupyterlab(lab):
     print(f"notebook 02 ran in {run_s:.1f} s, redraw {redraw_s:.2f} s, screenshot {SHOT}; console errors: {errors}")
     assert not [e for e in errors if "widget" in e.lower()], errors
     assert hashlib.sha256(notebook.read_bytes()).hexdigest() == digest, "the tracked notebook was modified"
+
+
+STUDY_FIGURE = """() => {
+  const cell = [...document.querySelectorAll('.jp-CodeCell')].find(c => c.textContent.includes('plot_arms(summary'));
+  const img = cell?.querySelector('.jp-OutputArea img');
+  if (!img || !img.complete || !img.naturalWidth) return null;
+  const box = img.getBoundingClientRect(), area = cell.querySelector('.jp-OutputArea').getBoundingClientRect();
+  return {left: box.left, right: box.right, width: box.width, areaLeft: area.left, areaRight: area.right};
+}"""
+
+
+def test_notebook_04_study_figure_is_an_image_inside_its_cell(lab):
+    """The committed outputs of notebook 04, as a learner first sees them (nothing run): the study figure is an
+    image (not the text of a figure) and fits the cell at a 1400 px window."""
+    url, token = lab
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/lab/tree/notebooks/04_ablations.ipynb?token={token}", timeout=START_S * 1000)
+            box = _wait(page, STUDY_FIGURE, bool, START_S, "notebook 04's study figure")
+        finally:
+            browser.close()
+    assert box["width"] > 300, box
+    assert box["areaLeft"] - 1 <= box["left"] and box["right"] <= box["areaRight"] + 1, box
