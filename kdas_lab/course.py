@@ -38,7 +38,7 @@ from kdas_lab.data.integrity import is_synthetic
 from kdas_lab.data.layout import data_root, list_stems, train_folder
 from kdas_lab.models import create_model, load_model, read_checkpoint
 from kdas_lab.runtime import resolve_device
-from kdas_lab.store import Fingerprint, data_key, read_fingerprint, replace_dir, short, staging_dir, state_dict_sha256
+from kdas_lab.store import Fingerprint, data_key, replace_dir, reusable, short, staging_dir, state_dict_sha256
 
 TEACHER_ENV = "KDAS_TEACHER"
 PUBLISHED_DEFAULT = Path("checkpoints/PolypPVT.pth")  # relative to the project root (notebook_setup's cwd)
@@ -102,21 +102,6 @@ def student_candidates(cfg: Config, method: str) -> list[Path]:
     if study is not None:
         found.append(study / "seed0" / "best.pt")
     return found
-
-
-def reusable(path: Path, expected: Fingerprint, *, recipe: bool = True) -> bool:
-    """Does the checkpoint at ``path`` exist and record ``expected``? ``recipe=False`` compares only the
-    teacher, the data and the profile (a study's student, trained with the study's recipe). A mismatch
-    is printed with what differs."""
-    if not path.is_file():
-        return False
-    recorded = read_fingerprint(path)
-    differs = expected.differences(None) if recorded is None else recorded.differences(expected)
-    if not recipe:
-        differs = [d for d in differs if d.split()[0] in ("teacher", "data", "profile", "no")]
-    if differs:
-        print(f"not reusing {path} (recorded -> now: {'; '.join(differs[:3])}{' ...' if len(differs) > 3 else ''})")
-    return not differs
 
 
 def provenance(cfg: Config, root: str | os.PathLike, *, role: str, method: str,
@@ -210,7 +195,7 @@ def _train(cfg: Config, out_dir: Path, prov: dict, run, what: str, root: Path, s
 
 def get_teacher(cfg: Config, retrain: bool = False, *, progress: bool = True) -> Source:
     """The course's teacher: published, else cached, else trained now (see the module docstring)."""
-    from kdas_lab.train import train_teacher  # noqa: PLC0415 (kdas_lab.train imports much; only needed to train)
+    from kdas_lab.train import ensure_teacher  # noqa: PLC0415 (kdas_lab.train imports much; only needed to train)
 
     root = data_root(cfg)
     if not retrain:
@@ -222,10 +207,11 @@ def get_teacher(cfg: Config, retrain: bool = False, *, progress: bool = True) ->
             if reusable(path, expected):
                 return Source(load_model(path), path, "cached")
     out_dir = course_dir(cfg) / "teacher"
+    run_cfg = cfg.replace(data_dir=root, extra={**cfg.extra, "provenance": provenance(cfg, root, role="teacher",
+                                                                                        method="none")})
     seconds = estimate_seconds(cfg.for_teacher(), root, cfg.teacher)
-    prov = provenance(cfg, root, role="teacher", method="none")
-    best = _train(cfg, out_dir, prov, lambda c, o, p: train_teacher(c, o, show_progress=p, overwrite_run=True),
-                  f"a teacher ({cfg.teacher})", root, seconds, progress)
+    best, _ = ensure_teacher(run_cfg, out_dir, retrain=True, progress=progress,
+                             before_training=lambda: _notice(f"a teacher ({cfg.teacher})", cfg, root, seconds, out_dir))
     return Source(load_model(best), best, "trained")
 
 

@@ -34,8 +34,9 @@ from kdas_lab.data.layout import TRAIN, find_pairs, find_test_root, has_train_im
 from kdas_lab.evaluation import evaluate_model
 from kdas_lab.evaluation.inference import predict_image
 from kdas_lab.metrics import mean_dice
+from kdas_lab.models import load_model
 from kdas_lab.runtime import resolve_device
-from kdas_lab.train import distill, train_model, train_teacher
+from kdas_lab.train import TrainResult, distill, ensure_teacher, train_model
 from kdas_lab.viz.curves import plot_curves
 from kdas_lab.viz.overlays import GT_COLOR, PRED_COLOR, overlay_grid, overlay_mask
 
@@ -110,7 +111,11 @@ def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progres
     device = resolve_device(cfg.device)
     t_start = time.perf_counter()
     runs = {}
-    runs["teacher"] = train_teacher(cfg, out_dir / "teacher", show_progress=show_progress)
+    teacher_ckpt, origin = ensure_teacher(cfg, out_dir / "teacher", progress=show_progress)
+    if origin == "cached":
+        print(f"reusing the teacher trained earlier: {teacher_ckpt} (same configuration and data)")
+    runs["teacher"] = TrainResult(teacher_ckpt, teacher_ckpt.parent / "last.pt",
+                                  pd.read_csv(teacher_ckpt.parent / "history.csv"), load_model(teacher_ckpt, device))
     teacher = runs["teacher"].model
     runs["student_none"] = train_model(cfg, out_dir=out_dir / "student_none", method="none",
                                        student_name=cfg.student, show_progress=show_progress)

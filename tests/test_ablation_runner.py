@@ -55,7 +55,7 @@ def test_cli_fast_preset_writes_both_tables(ablation_dir, capsys):
     row = summary[(summary["arm"] == "kdas") & (summary["dataset"] == "Synthetic")
                   & (summary["metric"] == "meanDic")].iloc[0]
     assert row["n"] == 2 and row["n_paired"] == 2 and row["diff_ci_low"] <= row["diff"] <= row["diff_ci_high"]
-    assert (out / "teacher" / "teacher.json").is_file() and (out / "grid.json").is_file()
+    assert (out / "teacher" / "best.pt").is_file() and (out / "grid.json").is_file()
     assert not list(out.rglob("*.tmp"))  # atomic writes leave no temporaries
 
 

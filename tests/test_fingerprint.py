@@ -123,3 +123,16 @@ def test_export_names_the_teacher_and_refuses_mixed_teachers(two_teachers, tmp_p
     run_ablation(cfg, Grid(arms=[get_arm("kdas")], seeds=[0]), out, teacher=t1, progress=False)  # another teacher
     with pytest.raises(ValueError, match="runs of 2 teachers"):
         export_study(out, "tiny", tmp_path)
+
+
+def test_ensure_teacher_reuses_only_its_own_fingerprint(two_teachers, capsys):
+    from kdas_lab.train import ensure_teacher
+
+    cfg, _, root = two_teachers
+    tcfg = cfg.replace(teacher_epochs=1)
+    best, origin = ensure_teacher(tcfg, root / "own_teacher", progress=False)
+    assert origin == "trained" and best == root / "own_teacher" / "best.pt"
+    assert ensure_teacher(tcfg, root / "own_teacher", progress=False) == (best, "cached")
+    _, origin = ensure_teacher(tcfg.replace(lr=1e-3), root / "own_teacher", progress=False)
+    assert origin == "trained" and "recorded -> now: lr 0.0005 -> 0.001" in capsys.readouterr().out
+    assert not (root / "own_teacher.new").exists() and not (root / "own_teacher.old").exists()

@@ -3,7 +3,7 @@
 ``run_ablation(cfg, grid, out_dir)``:
 
 1. the teacher is loaded (``teacher=`` path) or trained once into ``out_dir/teacher`` (reused on
-   the next invocation; only when some arm distils);
+   the next invocation while it records this configuration's teacher fingerprint; only when some arm distils);
 2. for each (arm, seed) without a ``metrics.json`` marker of the same fingerprint (config, teacher,
    data, profile: :mod:`kdas_lab.store.fingerprint`): train the student with
    ``kdas_lab.train.train_model`` at ``arm.config(cfg, seed)``, reload its best checkpoint
@@ -38,7 +38,7 @@ from kdas_lab.evaluation import evaluate_model
 from kdas_lab.models import load_model
 from kdas_lab.runtime import machine_info, resolve_device
 from kdas_lab.store import Fingerprint, data_key, read_fingerprint, set_aside, short, state_dict_sha256
-from kdas_lab.train import train_model, train_teacher
+from kdas_lab.train import ensure_teacher, train_model
 
 
 @dataclass
@@ -67,25 +67,15 @@ def _records(table: pd.DataFrame) -> list[dict]:
 
 def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = None,
                     progress: bool = True) -> Path:
-    """A teacher checkpoint: ``teacher`` if given, else trained once into ``out_dir/teacher``."""
+    """A teacher checkpoint: ``teacher`` if given, else the study's own in ``out_dir/teacher``, reused while it
+    records this configuration's teacher fingerprint and trained there otherwise (:func:`ensure_teacher`)."""
     if teacher is not None:
         teacher = Path(teacher)
         if not teacher.is_file():
             raise FileNotFoundError(f"teacher checkpoint {teacher} does not exist")
         return teacher
-    tdir = out_dir / "teacher"
-    marker = tdir / "teacher.json"
-    if marker.is_file():
-        ckpt = Path(json.loads(marker.read_text())["checkpoint"])
-        if ckpt.is_file():
-            return ckpt
-
-    tcfg = cfg.replace(method="none")
-    t0 = time.perf_counter()
-    result = train_teacher(tcfg, tdir, resume=(tdir / "last.pt").is_file(), show_progress=progress)
-    write_json_atomic({"checkpoint": str(result.best_checkpoint), "train_seconds": time.perf_counter() - t0,
-                       "val_dice": _val_dice(result.history), "config": tcfg.to_dict()}, marker)
-    return Path(result.best_checkpoint)
+    best, _ = ensure_teacher(cfg, out_dir / "teacher", progress=progress)
+    return best
 
 
 def teacher_digest(teacher_ckpt: Path | None) -> str | None:

@@ -20,6 +20,21 @@ def read_fingerprint(path: str | Path) -> Fingerprint | None:
     return Fingerprint.from_dict(data.get("fingerprint")) if isinstance(data, dict) else None
 
 
+def reusable(path: Path, expected: Fingerprint, *, recipe: bool = True) -> bool:
+    """Does the checkpoint at ``path`` exist and record ``expected``? ``recipe=False`` compares only the
+    teacher, the data and the profile (a study's student, trained with the study's recipe). A mismatch
+    is printed with what differs."""
+    if not Path(path).is_file():
+        return False
+    recorded = read_fingerprint(path)
+    differs = expected.differences(None) if recorded is None else recorded.differences(expected)
+    if not recipe:
+        differs = [d for d in differs if d.split()[0] in ("teacher", "data", "profile", "no")]
+    if differs:
+        print(f"not reusing {path} (recorded -> now: {'; '.join(differs[:3])}{' ...' if len(differs) > 3 else ''})")
+    return not differs
+
+
 def set_aside(rdir: Path) -> Path:
     """Move the run folder ``rdir`` to ``<parent>/replaced/<name>.<n>`` (the first free n); returns the new path."""
     target_dir = rdir.parent / "replaced"

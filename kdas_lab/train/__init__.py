@@ -18,7 +18,16 @@ from kdas_lab.config import Config
 from kdas_lab.losses import create_loss
 from kdas_lab.models import create_model
 from kdas_lab.runtime import resolve_device, seed_everything
-from kdas_lab.store import Fingerprint, data_key, read_fingerprint, resume_refusal, state_dict_sha256
+from kdas_lab.store import (
+    Fingerprint,
+    data_key,
+    read_fingerprint,
+    replace_dir,
+    resume_refusal,
+    reusable,
+    staging_dir,
+    state_dict_sha256,
+)
 from kdas_lab.train import run_guard
 from kdas_lab.train.builders import build_loaders, is_distilling, load_teacher
 from kdas_lab.train.distributed import DistInfo, cleanup, init_distributed
@@ -26,8 +35,8 @@ from kdas_lab.train.loop import Trainer, TrainResult
 from kdas_lab.train.numerics import NonFiniteError
 from kdas_lab.train.parts import Parts, build_parts
 
-__all__ = ["train_model", "train_teacher", "distill", "Trainer", "TrainResult", "NonFiniteError", "DistInfo",
-           "PaperRecipeWarning", "Parts", "build_parts"]
+__all__ = ["train_model", "train_teacher", "ensure_teacher", "distill", "Trainer", "TrainResult", "NonFiniteError",
+           "DistInfo", "PaperRecipeWarning", "Parts", "build_parts"]
 
 
 class PaperRecipeWarning(UserWarning):
@@ -103,6 +112,24 @@ def train_teacher(cfg: Config, out_dir, *, resume: bool = False, **kwargs) -> Tr
     for ``cfg.teacher_epochs`` (default ``cfg.epochs``), with ``cfg.teacher_set`` applied."""
     cfg = cfg.for_teacher()  # what runs is what the checkpoint records
     return train_model(cfg, out_dir=out_dir, method="none", student_name=cfg.teacher, resume=resume, **kwargs)
+
+
+def ensure_teacher(cfg: Config, out_dir, *, retrain: bool = False, progress: bool = True,
+                   before_training=None) -> tuple[Path, str]:
+    """The teacher of ``cfg`` in ``out_dir``: ``(best.pt, "cached")`` when it records the fingerprint
+    :func:`train_teacher` would give it now, else ``(best.pt, "trained")`` after training one beside it
+    (``<out_dir>.new``, resumed if an interrupted one of the same fingerprint is there) that replaces it only on
+    success. ``before_training()`` is called just before training (e.g. to print a notice)."""
+    out_dir = Path(out_dir)
+    expected = Fingerprint.of(cfg.for_teacher(), None, data_key(cfg.data_dir))
+    if not retrain and reusable(out_dir / "best.pt", expected):
+        return out_dir / "best.pt", "cached"
+    if before_training is not None:
+        before_training()
+    staged = staging_dir(out_dir)
+    resume = (staged / "last.pt").is_file() and read_fingerprint(staged / "last.pt") == expected
+    train_teacher(cfg, staged, resume=resume, show_progress=progress, overwrite_run=True)
+    return replace_dir(staged, out_dir) / "best.pt", "trained"
 
 
 def distill(cfg: Config, teacher, out_dir, method: str = "kdas", *, resume: bool = False, **kwargs) -> TrainResult:
