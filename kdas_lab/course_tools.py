@@ -11,7 +11,8 @@ import torch
 
 from kdas_lab.bench.efficiency import count_macs, time_forward
 from kdas_lab.config import Config
-from kdas_lab.data.layout import data_root, has_train_images
+from kdas_lab.data.io import load_image, load_mask
+from kdas_lab.data.layout import data_root, find_pairs, find_test_root, has_train_images, list_test_sets
 from kdas_lab.data.manifest import is_synthetic
 from kdas_lab.data.synthetic import ensure_synthetic, render_frame
 from kdas_lab.evaluation import evaluate_model
@@ -59,6 +60,22 @@ def frame_with_polyp(seed: int = 2024, size: int = 96, tries: int = 100) -> tupl
         if mask.mean() >= 0.05:
             return image, mask, s
     raise RuntimeError(f"no frame with a polyp among seeds {seed}..{seed + tries - 1}")
+
+
+def unseen_frame(root: str | Path, seed: int = 2024) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(image, mask, where)``: a frame no model trained on. On real data, the test image of median polyp size
+    in the last test set (test sets are never trained on); on synthetic data, a frame rendered fresh
+    (:func:`frame_with_polyp`)."""
+    if is_synthetic(root):
+        image, mask, s = frame_with_polyp(seed=seed)
+        return image, mask, f"a synthetic frame rendered fresh (seed {s})"
+    test_root = find_test_root(root)
+    name = list_test_sets(test_root)[-1]
+    pairs = find_pairs(test_root / name)
+    masks = [load_mask(p[2]) for p in pairs]
+    with_polyp = sorted((float(m.mean()), i) for i, m in enumerate(masks) if m.any())
+    i = with_polyp[len(with_polyp) // 2][1]
+    return load_image(pairs[i][1]), masks[i], f"{name} test image {pairs[i][0]} (median polyp size)"
 
 
 def comparison_table(models: dict, root: str | Path, size: int, device: str = "auto",

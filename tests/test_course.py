@@ -227,3 +227,17 @@ class _Recording(torch.nn.Module):
     def forward(self, x):
         self.seen.append(x.shape[-1])
         return self.net(x)
+
+
+def test_unseen_frame_is_a_real_test_image_on_real_data(data_dir, tmp_path):
+    import shutil
+
+    from kdas_lab.course_tools import unseen_frame
+
+    image, mask, where = unseen_frame(data_dir)  # the synthetic set: a frame rendered fresh
+    assert where.startswith("a synthetic frame rendered fresh") and mask.any()
+    real = tmp_path / "real"
+    shutil.copytree(data_dir, real)
+    (real / "kdas_data.json").unlink()  # no manifest: real data
+    image, mask, where = unseen_frame(real)
+    assert "test image" in where and mask.any() and image.shape[:2] == mask.shape
