@@ -73,17 +73,6 @@ def wide_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def paired_seeds(runs: pd.DataFrame, arm: str, baseline: str = "no_kd", metric: str = "meanDic") -> pd.DataFrame:
-    """One row per (test set, seed) both arms ran: the arm's value, the baseline's and their difference
-    (the numbers behind the summary's paired ``diff``)."""
-    sel = runs[(runs["metric"] == metric) & (runs["dataset"] != "val")]
-    a = sel[sel["arm"] == arm].set_index(["dataset", "seed"])["value"]
-    b = sel[sel["arm"] == baseline].set_index(["dataset", "seed"])["value"]
-    out = pd.DataFrame({arm: a, baseline: b}).dropna()
-    out["diff"] = out[arm] - out[baseline]
-    return out.sort_index()
-
-
 def gains(summary: pd.DataFrame, metric: str = "meanDic") -> pd.DataFrame:
     """Per arm and test set: the mean over seeds, the paired difference to the baseline and its interval."""
     return per_test_set(summary, metric, columns=("mean", "diff", "diff_ci_low", "diff_ci_high"))

@@ -61,7 +61,7 @@ def test_results_explorer_never_pools_test_sets():
 
 
 def test_paired_seeds_pairs_by_seed_and_drops_unpaired():
-    from kdas_lab.study import paired_seeds
+    from kdas_lab.ablation.stats import paired_seeds
 
     runs = pd.DataFrame({"arm": ["no_kd", "no_kd", "pseudo", "pseudo", "pseudo", "pseudo"],
                          "seed": [0, 1, 1, 0, 2, 0], "dataset": ["K", "K", "K", "K", "K", "val"],

@@ -164,3 +164,20 @@ def test_notebook_setup_outside_the_repository(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(notebook, "project_root", lambda: None)  # an installed package: no checkout at all
     assert notebook.notebook_setup().profile == "fast" and Path.cwd() == tmp_path
+
+
+def test_paired_explorer_follows_the_study_and_pairs_by_seed():
+    import pandas as pd
+
+    from kdas_lab.viz.widgets import paired_explorer
+
+    def runs(arms):
+        return pd.DataFrame([{"arm": a, "seed": s, "dataset": "K", "metric": "meanDic", "value": v + s / 10}
+                             for a, v in arms.items() for s in (0, 1)])
+
+    ex = paired_explorer({"2 %": runs({"no_kd": 0.3, "pseudo": 0.5}), "all": runs({"no_kd": 0.6, "mix0.5": 0.62})},
+                         render=False)
+    assert list(ex.controls["arm"].options) == ["pseudo"]
+    assert ex.state["pairs"]["diff"].round(6).tolist() == [0.2, 0.2]
+    ex.controls["study"].value = "all"
+    assert list(ex.controls["arm"].options) == ["mix0.5"] and ex.state["pairs"]["diff"].round(6).tolist() == [0.02] * 2

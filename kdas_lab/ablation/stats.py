@@ -90,3 +90,14 @@ def summarise(runs: pd.DataFrame, baseline: str = "no_kd", confidence: float = 0
     out = out.sort_values(["dataset", "metric", "arm"], kind="stable").reset_index(drop=True)
     out["arm"] = out["arm"].astype(str)
     return out
+
+
+def paired_seeds(runs: pd.DataFrame, arm: str, baseline: str = "no_kd", metric: str = "meanDic") -> pd.DataFrame:
+    """One row per (test set, seed) both arms ran: the arm's value, the baseline's and their difference
+    (the numbers behind the summary's paired ``diff``)."""
+    sel = runs[(runs["metric"] == metric) & (runs["dataset"] != "val")]
+    a = sel[sel["arm"] == arm].set_index(["dataset", "seed"])["value"]
+    b = sel[sel["arm"] == baseline].set_index(["dataset", "seed"])["value"]
+    out = pd.DataFrame({arm: a, baseline: b}).dropna()
+    out["diff"] = out[arm] - out[baseline]
+    return out.sort_index()

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from IPython.display import clear_output, display
 
+from kdas_lab.ablation.stats import paired_seeds
 from kdas_lab.data import load_image, load_mask
 from kdas_lab.data.layout import dataset_folders, find_pairs
 from kdas_lab.data.stats import mask_stats
@@ -275,3 +276,22 @@ def results_explorer(df: pd.DataFrame, render: bool = True) -> Explorer:
     if datasets:
         controls["dataset"] = widgets.Dropdown(options=datasets, description="test set")
     return Explorer(controls, compute, draw, render)
+
+
+def paired_explorer(studies: Mapping[str, pd.DataFrame], baseline: str = "no_kd", render: bool = True) -> Explorer:
+    """Pick a study (its tidy runs) and an arm: every seed's value beside the baseline's of the same seed,
+    per test set, and their difference (:func:`~kdas_lab.ablation.stats.paired_seeds`)."""
+
+    def arms_of(study: str) -> list[str]:
+        return [a for a in dict.fromkeys(studies[study]["arm"]) if a != baseline]
+
+    study = widgets.Dropdown(options=list(studies), description="study")
+    arm = widgets.Dropdown(options=arms_of(study.value), description="arm")
+
+    def compute(study: str, arm: str) -> dict:
+        return {"pairs": paired_seeds(studies[study], arm, baseline) if arm in arms_of(study) else None}
+
+    explorer = Explorer({"study": study, "arm": arm}, compute,
+                        lambda s: None if s["pairs"] is None else s["pairs"].round(3), render)
+    study.observe(lambda change: setattr(arm, "options", arms_of(change["new"])), names="value")
+    return explorer
