@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,6 +35,7 @@ from kdas_lab.config import Config
 from kdas_lab.data.archive import sha256_file
 from kdas_lab.data.integrity import is_synthetic
 from kdas_lab.data.layout import data_root, list_stems, train_folder
+from kdas_lab.losses import create_loss
 from kdas_lab.models import create_model, load_model, read_checkpoint
 from kdas_lab.runtime import resolve_device
 from kdas_lab.store import Fingerprint, data_key, replace_dir, reusable, short, staging_dir, state_dict_sha256
@@ -147,33 +147,28 @@ def training_history(checkpoint: str | os.PathLike) -> pd.DataFrame | None:
 
 
 def estimate_seconds(cfg: Config, root: Path, model_name: str, *, with_teacher: str | None = None) -> float:
-    """Rough training time: one timed optimizer step per training size (after a warm-up step) times the
+    """Rough training time: the real training step (:mod:`kdas_lab.train.step_timing`: the run's loss,
+    precision, optimizer, clipping and checks), timed once per training size after a warm-up step, times the
     number of steps at that size over ``cfg.epochs`` (progressive resizing and multi-scale included)."""
+    from kdas_lab.train.step_timing import step_trainer, time_step  # noqa: PLC0415 (as in get_teacher)
+
     device = resolve_device(cfg.device)
     n_train = len(list_stems(train_folder(root)))
     n_fit = max(1, n_train - int(round(n_train * cfg.val_fraction)))
     steps = math.ceil(n_fit / cfg.batch_size)
     if cfg.max_steps_per_epoch:
         steps = min(steps, cfg.max_steps_per_epoch)
-    model = create_model(model_name).to(device)
-    teacher = create_model(with_teacher).to(device).eval() if with_teacher else None
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    student = create_model(model_name).to(device)
+    teacher = create_model(with_teacher).to(device).eval().requires_grad_(False) if with_teacher else None
+    run_cfg = cfg if teacher is not None else cfg.replace(method="none", targets="mask")
+    loss = create_loss(run_cfg.method, run_cfg, student=student, teacher=teacher)
+    trainer = step_trainer(run_cfg, student=student, loss=loss, device=device, teacher=teacher, n_train=n_fit)
     total = 0.0
     for size, passes in cfg.size_passes().items():
-        x = torch.randn(min(cfg.batch_size, n_fit), 3, size, size, device=device)
-        for _warm_then_timed in range(2):
-            t0 = time.perf_counter()
-            if teacher is not None:
-                with torch.no_grad():
-                    teacher(x)
-            out = model(x)
-            (out.p1.mean() + out.p2.mean()).backward()
-            opt.step()
-            opt.zero_grad()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            took = time.perf_counter() - t0  # the second step's time is kept
-        total += took * steps * passes
+        batch = min(cfg.batch_size, n_fit)
+        images = torch.randn(batch, 3, size, size, device=device)  # (B, 3, s, s)
+        masks = (torch.rand(batch, 1, size, size, device=device) > 0.5).float()  # (B, 1, s, s)
+        total += time_step(trainer, images, masks, size) * steps * passes
     return total
 
 
@@ -238,7 +233,8 @@ def get_student(cfg: Config, method: str, teacher: Source | str | os.PathLike | 
         for path in study:
             if reusable(path, expected, recipe=False):
                 return Source(load_model(path), path, "cached")
-    seconds = estimate_seconds(cfg, root, cfg.student, with_teacher=cfg.teacher if teacher_ckpt else None)
+    seconds = estimate_seconds(cfg.replace(method=method), root, cfg.student,
+                               with_teacher=cfg.teacher if teacher_ckpt else None)
     prov = provenance(cfg, root, role="student", method=method, teacher_checkpoint=teacher_ckpt)
 
     def run(c, o, p):

@@ -2,10 +2,8 @@
 (CPU, fast profile, 64 px synthetic data, a B0 teacher to keep it quick)."""
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-import torch
 
 from kdas_lab import course
 from kdas_lab.config import Config
@@ -207,26 +205,23 @@ def test_comparison_table_has_every_test_set(data_dir, tmp_path, one_thread):
 
 
 def test_estimate_times_each_training_size_and_counts_its_steps(cfg, data_dir, monkeypatch):
-    """Progressive resizing and multi-scale: one timed step per size, times the steps taken at that size."""
+    """Progressive resizing and multi-scale: one timed real step per size, times the steps taken at that size."""
     seen = []
-    real = course.create_model
-    monkeypatch.setattr(course, "create_model", lambda name: _Recording(real(name), seen))
-    clock = iter(range(1000))
-    monkeypatch.setattr(course, "time", SimpleNamespace(perf_counter=lambda: float(next(clock))))  # a step "takes" 1 s
+
+    def one_second(trainer, images, masks, size, **kwargs):  # the real step, as the estimate calls it
+        seen.append(size)
+        trainer.train_step(images, masks, size, epoch=1)
+        return 1.0
+
+    import kdas_lab.train.step_timing as step_timing
+
+    monkeypatch.setattr(step_timing, "time_step", one_second)
     c = cfg.replace(epochs=3, epoch_sizes=[32], multiscale=(0.5, 1.0), max_steps_per_epoch=None)
     # 4 of the 6 images fit (val_fraction 0.34), batch 2: 2 steps per epoch-scale; 3 epochs x 2 scales
     assert course.estimate_seconds(c, Path(data_dir), "polyp_pvt_b0") == 2 * 3 * 2
     assert sorted(set(seen)) == [32, 64]  # sizes 32/32 (epoch 1) and 32/64 (epochs 2-3)
-
-
-class _Recording(torch.nn.Module):
-    def __init__(self, net, seen):
-        super().__init__()
-        self.net, self.seen = net, seen
-
-    def forward(self, x):
-        self.seen.append(x.shape[-1])
-        return self.net(x)
+    kd = cfg.replace(method="kdas")
+    assert course.estimate_seconds(kd, Path(data_dir), "polyp_pvt_b0", with_teacher="polyp_pvt_b0") > 0
 
 
 def test_unseen_frame_is_a_real_test_image_on_real_data(data_dir, tmp_path):
