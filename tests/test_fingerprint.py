@@ -136,3 +136,13 @@ def test_ensure_teacher_reuses_only_its_own_fingerprint(two_teachers, capsys):
     _, origin = ensure_teacher(tcfg.replace(lr=1e-3), root / "own_teacher", progress=False)
     assert origin == "trained" and "recorded -> now: lr 0.0005 -> 0.001" in capsys.readouterr().out
     assert not (root / "own_teacher.new").exists() and not (root / "own_teacher.old").exists()
+
+
+def test_a_damaged_teacher_scores_stamp_is_evaluated_again(two_teachers, capsys):
+    cfg, (t0, _), root = two_teachers
+    out = root / "export"  # the study of the export test: its teacher row exists
+    run_ablation(cfg, Grid(arms=[get_arm("kd")], seeds=[0]), out, teacher=t0, progress=False)
+    (out / "teacher_scores.json").write_text("{not json")
+    run_ablation(cfg, Grid(arms=[get_arm("kd")], seeds=[0]), out, teacher=t0, progress=False)
+    assert "teacher_scores.json is unreadable; evaluating the teacher again" in capsys.readouterr().out
+    assert json.loads((out / "teacher_scores.json").read_text())["teacher"] is not None
