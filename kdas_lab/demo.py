@@ -46,7 +46,7 @@ CAVEATS = ("one seed, synthetic frames, students trained for {epochs} epochs on 
 WHY = {  # one line per row: what the model is and why it scores what it does
     "teacher": "B2, every label, {teacher_epochs} epochs: the reference",
     "student_none": "B0 on its labelled frames alone: the baseline",
-    "student_kdas": "KDAS as published: L_SGM on raw logits dominates the loss (docs/results.md)",
+    "student_kdas": "KDAS as published: its raw-logit L_SGM is many times the segmentation loss (docs/results.md §5)",
     "student_pseudo": "teacher's masks as segmentation targets on the unlabelled frames",
 }
 
