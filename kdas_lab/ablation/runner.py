@@ -37,7 +37,7 @@ from kdas_lab.data.layout import data_root
 from kdas_lab.evaluation import evaluate_model
 from kdas_lab.models import load_model
 from kdas_lab.runtime import machine_info, resolve_device
-from kdas_lab.store import Fingerprint, data_key, read_fingerprint, set_aside, short, state_dict_sha256
+from kdas_lab.store import Fingerprint, data_key, recorded_differences, set_aside, short, state_dict_sha256
 from kdas_lab.train import ensure_teacher, train_model
 
 
@@ -194,8 +194,7 @@ def _reusable(rdir: Path, fingerprint: Fingerprint) -> bool:
     marker, last = rdir / MARKER, rdir / "last.pt"
     if not marker.is_file() and not last.is_file():
         return False
-    recorded = read_fingerprint(marker if marker.is_file() else last)
-    differs = fingerprint.differences(None) if recorded is None else recorded.differences(fingerprint)
+    differs = recorded_differences(marker if marker.is_file() else last, fingerprint)
     if not differs:
         return marker.is_file()
     moved = set_aside(rdir)

@@ -20,14 +20,20 @@ def read_fingerprint(path: str | Path) -> Fingerprint | None:
     return Fingerprint.from_dict(data.get("fingerprint")) if isinstance(data, dict) else None
 
 
+def recorded_differences(path: Path, expected: Fingerprint) -> list[str]:
+    """What the run recorded at ``path`` (marker or checkpoint) differs in from ``expected``, as
+    ``recorded -> now`` phrases (empty: the same experiment)."""
+    recorded = read_fingerprint(path)
+    return expected.differences(None) if recorded is None else recorded.differences(expected)
+
+
 def reusable(path: Path, expected: Fingerprint, *, recipe: bool = True) -> bool:
     """Does the checkpoint at ``path`` exist and record ``expected``? ``recipe=False`` compares only the
     teacher, the data and the profile (a study's student, trained with the study's recipe). A mismatch
     is printed with what differs."""
     if not Path(path).is_file():
         return False
-    recorded = read_fingerprint(path)
-    differs = expected.differences(None) if recorded is None else recorded.differences(expected)
+    differs = recorded_differences(path, expected)
     if not recipe:
         differs = [d for d in differs if d.split()[0] in ("teacher", "data", "profile", "no")]
     if differs:
