@@ -3,8 +3,8 @@
 :func:`get_teacher` returns, in this order,
 
 1. the **published** Polyp-PVT checkpoint when there is one: ``KDAS_TEACHER``, else
-   ``cfg.extra["teacher_checkpoint"]``, else ``checkpoints/PolypPVT.pth`` when that file exists (a path
-   that is named but missing is an error, never silently skipped);
+   ``checkpoints/PolypPVT.pth`` when that file exists (a path that is named but missing is an error, never
+   silently skipped);
 2. the **cached** teacher trained earlier: ``runs/notebooks/<profile>/teacher/best.pt`` (what the course
    trained), else, for the ``laptop`` profile, ``runs/laptop/teacher/best.pt`` (the from-scratch CPU
    teacher of ``docs/results.md``), each only when its fingerprint (:mod:`kdas_lab.store`) is what the
@@ -64,13 +64,13 @@ def course_dir(cfg: Config) -> Path:
     return Path("runs/notebooks") / cfg.profile
 
 
-def published_teacher(cfg: Config) -> Path | None:
-    """The published checkpoint to use, or None; a path named by ``KDAS_TEACHER`` or the config must exist."""
-    named = os.environ.get(TEACHER_ENV) or cfg.extra.get("teacher_checkpoint")
+def published_teacher() -> Path | None:
+    """The published checkpoint to use, or None; a path named by ``KDAS_TEACHER`` must exist."""
+    named = os.environ.get(TEACHER_ENV)
     if named:
         path = Path(named)
         if not path.is_file():
-            raise FileNotFoundError(f"teacher checkpoint {path} (from {TEACHER_ENV} or teacher_checkpoint) not found")
+            raise FileNotFoundError(f"teacher checkpoint {path} (from {TEACHER_ENV}) not found")
         return path
     return PUBLISHED_DEFAULT if PUBLISHED_DEFAULT.is_file() else None
 
@@ -111,7 +111,7 @@ def provenance(cfg: Config, root: str | os.PathLike, *, role: str, method: str,
     return {
         "role": role, "method": method, "profile": cfg.profile, "data_dir": str(root),
         "synthetic": is_synthetic(root), "seed": cfg.seed,
-        "image_size": cfg.image_size, "epochs": (cfg.teacher_epochs or cfg.epochs) if role == "teacher" else cfg.epochs,
+        "image_size": cfg.image_size, "epochs": cfg.for_teacher().epochs if role == "teacher" else cfg.epochs,
         "teacher_checkpoint": None if teacher_checkpoint is None else str(teacher_checkpoint),
         "kdas_lab": __version__, "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
@@ -179,12 +179,11 @@ def _notice(what: str, cfg: Config, root: Path, seconds: float, out_dir: Path) -
           f"({seconds:.0f} s). It is saved to {out_dir} and reused next time (RETRAIN = True trains again).\n{line}")
 
 
-def _train(cfg: Config, out_dir: Path, prov: dict, run, what: str, root: Path, seconds: float, progress: bool) -> Path:
+def _train(cfg: Config, out_dir: Path, run, what: str, root: Path, seconds: float, progress: bool) -> Path:
     """Train into a sibling of ``out_dir`` and swap it in on success: an interrupt keeps the old model."""
     _notice(what, cfg, root, seconds, out_dir)
-    cfg = cfg.replace(data_dir=root, extra={**cfg.extra, "provenance": prov})
     staged = staging_dir(out_dir)
-    run(cfg, staged, progress)  # overwrite_run: a half-trained staging folder of an interrupt starts again
+    run(cfg.replace(data_dir=root), staged, progress)  # overwrite_run: an interrupted staging folder starts again
     return replace_dir(staged, out_dir) / "best.pt"
 
 
@@ -194,7 +193,7 @@ def get_teacher(cfg: Config, retrain: bool = False, *, progress: bool = True) ->
 
     root = data_root(cfg)
     if not retrain:
-        published = published_teacher(cfg)
+        published = published_teacher()
         if published is not None:
             return Source(create_model(cfg.teacher, checkpoint=published).eval(), published, "published")
         expected = Fingerprint.of(cfg.for_teacher(), None, data_key(root))
@@ -202,11 +201,10 @@ def get_teacher(cfg: Config, retrain: bool = False, *, progress: bool = True) ->
             if reusable(path, expected):
                 return Source(load_model(path), path, "cached")
     out_dir = course_dir(cfg) / "teacher"
-    run_cfg = cfg.replace(data_dir=root, extra={**cfg.extra, "provenance": provenance(cfg, root, role="teacher",
-                                                                                        method="none")})
     seconds = estimate_seconds(cfg.for_teacher(), root, cfg.teacher)
-    best, _ = ensure_teacher(run_cfg, out_dir, retrain=True, progress=progress,
-                             before_training=lambda: _notice(f"a teacher ({cfg.teacher})", cfg, root, seconds, out_dir))
+    best, _ = ensure_teacher(cfg.replace(data_dir=root), out_dir, retrain=True, progress=progress,
+                             before_training=lambda: _notice(f"a teacher ({cfg.teacher})", cfg, root, seconds, out_dir),
+                             provenance=provenance(cfg, root, role="teacher", method="none"))
     return Source(load_model(best), best, "trained")
 
 
@@ -225,21 +223,22 @@ def get_student(cfg: Config, method: str, teacher: Source | str | os.PathLike | 
         if not isinstance(teacher, Source):
             teacher = Source(load_model(teacher), Path(teacher), "given")
         teacher_ckpt, digest = teacher.checkpoint, state_dict_sha256(teacher.model)
+    cfg = cfg.replace(method=method)
     if not retrain:
-        expected = Fingerprint.of(cfg.replace(method=method), digest, data_key(root))
+        expected = Fingerprint.of(cfg, digest, data_key(root))
         own, *study = student_candidates(cfg, method)
         if reusable(own, expected):
             return Source(load_model(own), own, "cached")
         for path in study:
             if reusable(path, expected, recipe=False):
                 return Source(load_model(path), path, "cached")
-    seconds = estimate_seconds(cfg.replace(method=method), root, cfg.student,
+    seconds = estimate_seconds(cfg, root, cfg.student,
                                with_teacher=cfg.teacher if teacher_ckpt else None)
     prov = provenance(cfg, root, role="student", method=method, teacher_checkpoint=teacher_ckpt)
 
     def run(c, o, p):
-        return train_model(c, out_dir=o, method=method, teacher=teacher_ckpt, student_name=c.student,
-                           show_progress=p, overwrite_run=True)
+        return train_model(c, out_dir=o, teacher=teacher_ckpt, student_name=c.student, show_progress=p,
+                           overwrite_run=True, provenance=prov)
 
-    best = _train(cfg, out_dir, prov, run, f"a student ({cfg.student}, method {method})", root, seconds, progress)
+    best = _train(cfg, out_dir, run, f"a student ({cfg.student}, method {method})", root, seconds, progress)
     return Source(load_model(best), best, "trained")

@@ -2,7 +2,7 @@
 
 1. Data: without ``--data``, a synthetic polyp set is built (once) in ``cfg.data_dir``.
 2. Train the teacher (``cfg.teacher``, Polyp-PVT B2) with the segmentation loss on every label, for
-   ``cfg.teacher_epochs``: far longer than the students, as a teacher is trained once and reused.
+   ``cfg.teacher_recipe.epochs``: far longer than the students, as a teacher is trained once and reused.
 3. Train three students (``cfg.student``, B0) for the same ``cfg.epochs``, each reading the masks of only
    ``cfg.labelled_fraction`` of the training images (the demo's regime: labels are scarce, the teacher
    saw them all): ``student_none`` without a teacher (the baseline), ``student_kdas`` with KDAS as
@@ -117,11 +117,12 @@ def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progres
     runs["teacher"] = TrainResult(teacher_ckpt, teacher_ckpt.parent / "last.pt",
                                   pd.read_csv(teacher_ckpt.parent / "history.csv"), load_model(teacher_ckpt, device))
     teacher = runs["teacher"].model
-    runs["student_none"] = train_model(cfg, out_dir=out_dir / "student_none", method="none",
+    runs["student_none"] = train_model(cfg.replace(method="none"), out_dir=out_dir / "student_none",
                                        student_name=cfg.student, show_progress=show_progress)
-    runs["student_kdas"] = distill(cfg, teacher, out_dir / "student_kdas", method="kdas", show_progress=show_progress)
-    runs["student_pseudo"] = distill(cfg.replace(targets="pseudo"), teacher, out_dir / "student_pseudo",
-                                     method="targets", show_progress=show_progress)
+    runs["student_kdas"] = distill(cfg.replace(method="kdas"), teacher, out_dir / "student_kdas",
+                                   show_progress=show_progress)
+    runs["student_pseudo"] = distill(cfg.replace(method="targets", targets="pseudo"), teacher,
+                                     out_dir / "student_pseudo", show_progress=show_progress)
     train_s = time.perf_counter() - t_start
 
     rows, per_dataset, efficiency = [], [], {}
@@ -139,7 +140,7 @@ def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progres
     table = table[["model", "architecture", "parameters", "MACs", "meanDice", "meanIoU", "latency_ms",
                    "best_val_meanDice"]]
     table["vs_student_none"] = (table["meanDice"] - table.set_index("model").at["student_none", "meanDice"]).round(4)
-    table["why"] = [WHY[m].format(teacher_epochs=cfg.teacher_epochs or cfg.epochs) for m in table["model"]]
+    table["why"] = [WHY[m].format(teacher_epochs=cfg.for_teacher().epochs) for m in table["model"]]
     write_csv_atomic(table, out_dir / "results.csv")
     write_csv_atomic(pd.concat(per_dataset, ignore_index=True), out_dir / "results_per_dataset.csv")
 
@@ -158,7 +159,7 @@ def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progres
     total_s = time.perf_counter() - t_start
     table.attrs.update(train_seconds=train_s, total_seconds=total_s)
     print(f"\nKDAS demo ({cfg.profile} profile, {cfg.image_size}px, data {cfg.data_dir}; teacher "
-          f"{cfg.teacher_epochs or cfg.epochs} epochs, students {cfg.epochs}); MACs and latency at "
+          f"{cfg.for_teacher().epochs} epochs, students {cfg.epochs}); MACs and latency at "
           f"{efficiency_size}x{efficiency_size}, batch 1, on {device}")
     print(table.drop(columns="why").to_string(index=False))
     print(differences(table))

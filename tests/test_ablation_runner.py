@@ -92,13 +92,13 @@ def test_unknown_arm_is_a_clear_error(ablation_dir):
 @pytest.mark.parametrize("preset", ["laptop", "laptop-scarce"])
 def test_laptop_presets_run_on_tiny_settings(preset, tmp_path):
     """The CPU study presets end to end at 64 px: dihedral views, the teacher-output cache, and
-    (laptop-scarce) 10 % of the masks; the teacher trains on every label for teacher_epochs."""
+    (laptop-scarce) 10 % of the masks; the teacher trains on every label for its recipe's epochs."""
     from kdas_lab.data import build_synthetic
 
     data = build_synthetic(tmp_path / "syn", n_train=10, n_test=2, size=64, seed=0)
     args = _args(["--preset", preset, "--arms", "no_kd,kdas", "--seeds", "1", "--data", str(data),
-                  "--out", str(tmp_path / "out"), "--image-size", "64", "--set", "teacher_epochs=2",
-                  "--set", "teacher_set={}",  # the profile's teacher recipe grows its images up to 128 px
+                  "--out", str(tmp_path / "out"), "--image-size", "64", "--set", 'teacher_recipe={"epochs": 2}',
+                  # the profile's teacher recipe grows its images up to 128 px: replaced by this one
                   "--set", "val_fraction=0.2", *TINY])
     assert args.func(args) == 0
     runs = load_runs(tmp_path / "out")

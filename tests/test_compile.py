@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch._dynamo import register_backend
 
 from kdas_lab.config import Config
 from kdas_lab.losses import create_loss
@@ -73,10 +74,11 @@ def test_compile_default_is_on_for_cuda_only():
 
 
 def test_compile_failure_falls_back_to_eager_with_one_line(data_root, tmp_path, capsys):
+    @register_backend(name="kdas_lab_test_broken")
     def broken_backend(gm, example_inputs):
         raise RuntimeError("no compiler here")
 
-    cfg = tiny_cfg(data_root, compile=True, extra={"compile_backend": broken_backend})
+    cfg = tiny_cfg(data_root, compile=True, compile_backend="kdas_lab_test_broken")
     trainer, losses, grads = two_steps(cfg, tmp_path / "c", lambda: create_model("polyp_pvt_b0"))
     out = capsys.readouterr().out
     assert out.count("continuing in eager mode") == 1 and "no compiler here" in out
@@ -92,7 +94,7 @@ def test_compile_failure_falls_back_to_eager_with_one_line(data_root, tmp_path, 
 @pytest.mark.slow
 def test_compiled_and_eager_losses_agree_b0_64px(data_root, tmp_path, capsys):
     """Graph capture (dynamo + AOTAutograd, ``aot_eager``: ~20 s on 2 CPU cores) of the B0 step."""
-    cfg = tiny_cfg(data_root, compile=True, extra={"compile_backend": "aot_eager"})
+    cfg = tiny_cfg(data_root, compile=True, compile_backend="aot_eager")
     trainer, losses, grads = two_steps(cfg, tmp_path / "c", lambda: create_model("polyp_pvt_b0"))
     assert "continuing in eager mode" not in capsys.readouterr().out
     assert trainer.compile_guard.active and trainer.compile_guard.failed is None

@@ -66,3 +66,43 @@ def test_epoch_sizes_resize_the_first_epochs_only():
     assert Config.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="epoch_sizes must be a list of positive multiples of 32"):
         cfg.replace(epoch_sizes=[100])
+
+
+def test_each_field_carries_its_rules():
+    import dataclasses
+
+    fields = {f.name: f.metadata for f in dataclasses.fields(Config)}
+    assert fields["lr_schedule"]["choices"] == ("constant", "cosine", "poly")
+    assert fields["alpha"]["rule"].text == "in [0, 1]" and fields["alpha"]["rule"].ok(1.0)
+    assert not fields["image_size"]["rule"].ok(100)
+    with pytest.raises(ValueError, match=r"^Config: clip_mode must be one of value, norm, none, got 'abs'$"):
+        Config(clip_mode="abs")
+
+
+def test_runtime_fields_are_declared_with_the_field():
+    from kdas_lab.config import RUNTIME_FIELDS
+
+    assert set(RUNTIME_FIELDS) == {"data_dir", "out_dir", "device", "num_workers", "threads", "time_budget_s",
+                                   "teacher_cache", "teacher_cache_dir", "compile", "compile_backend", "compile_mode",
+                                   "device_data", "device_data_max_fraction"}
+
+
+def test_teacher_recipe_applies_to_the_teacher_only():
+    cfg = Config.from_profile("laptop")
+    teacher = cfg.for_teacher()
+    assert (cfg.epochs, cfg.lr, cfg.threads) == (4, 1e-3, 1)
+    assert (teacher.epochs, teacher.lr, teacher.batch_size, teacher.threads) == (22, 7e-4, 16, None)
+    assert teacher.epoch_sizes == (64,) * 5 + (96,) * 5 and teacher.method == "none"
+    assert cfg.with_teacher(lr=1e-4).for_teacher().lr == 1e-4
+    assert Config.from_profile("fast").for_teacher().epochs == Config.from_profile("fast").epochs  # None: as students
+
+
+def test_config_changes_reads_records_of_other_versions():
+    from kdas_lab.config import config_changes
+
+    now = Config.from_profile("fast").to_dict()
+    old = {k: v for k, v in now.items() if k != "compile_backend"}  # a field added since: its default
+    old["teacher_set"] = {"lr": 7e-4}  # a field since removed: not compared
+    assert config_changes(old, now) == {}
+    assert config_changes({**old, "lr": 1.0}, now) == {"lr": (1.0, now["lr"])}
+    assert config_changes({**old, "lr": 1.0}, now, ignore=("lr",)) == {}

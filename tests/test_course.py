@@ -58,7 +58,7 @@ def test_published_teacher_wins_and_a_named_missing_one_is_an_error(cfg, monkeyp
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         course.get_teacher(cfg)
     monkeypatch.delenv(course.TEACHER_ENV)
-    assert course.published_teacher(cfg.replace(extra={"teacher_checkpoint": str(path)})) == path
+    assert course.published_teacher() is None  # nothing at checkpoints/PolypPVT.pth here
 
 
 def _save_made_by(path, model, cfg, teacher=None, data=None, method="none"):
@@ -69,8 +69,8 @@ def _save_made_by(path, model, cfg, teacher=None, data=None, method="none"):
 
 
 def test_laptop_profile_finds_the_study_teacher_only_when_it_is_this_recipe_and_data(cfg, tmp_path, capsys):
-    laptop = Config.from_profile("laptop", data_dir=cfg.data_dir, teacher="polyp_pvt_b0", teacher_epochs=1,
-                                 max_steps_per_epoch=1, image_size=64, teacher_set={"lr": 7e-4})
+    laptop = Config.from_profile("laptop", data_dir=cfg.data_dir, teacher="polyp_pvt_b0",
+                                 max_steps_per_epoch=1, image_size=64, teacher_recipe={"epochs": 1, "lr": 7e-4})
     _save_made_by(course.STUDY_TEACHER, create_model("polyp_pvt_b0"), laptop.for_teacher())
     got = course.get_teacher(laptop)
     assert got.origin == "cached" and got.checkpoint == course.STUDY_TEACHER
@@ -82,7 +82,7 @@ def test_laptop_profile_finds_the_study_teacher_only_when_it_is_this_recipe_and_
 
 def test_laptop_profile_reuses_the_study_students_only_with_their_teacher_and_data(cfg, tmp_path, data_dir):
     laptop = Config.from_profile("laptop", data_dir=cfg.data_dir, teacher="polyp_pvt_b0", student="polyp_pvt_b0",
-                                 epochs=1, max_steps_per_epoch=1, image_size=64, teacher_set={})
+                                 epochs=1, max_steps_per_epoch=1, image_size=64, teacher_recipe={})
     teacher = create_model("polyp_pvt_b0")
     _save_made_by(course.STUDY_TEACHER, teacher, laptop.for_teacher())
     study_kdas = course.STUDY_STUDENTS[("kdas", "mask", 1.0)] / "seed0" / "best.pt"
@@ -155,7 +155,7 @@ def test_course_data_never_builds_synthetic_frames_in_the_real_data_folder(tmp_p
 
     monkeypatch.chdir(tmp_path)
     laptop = Config.from_profile("laptop", data_dir=Path("data/pranet"), synthetic_train=3, synthetic_test=2,
-                                 teacher_set={},
+                                 teacher_recipe={},
                                  image_size=32)
     root, synthetic = course_data(laptop)
     assert synthetic and root == Path("data/synthetic_laptop") and not Path("data/pranet").exists()

@@ -28,6 +28,18 @@ def test_differences_name_what_changed():
     assert Fingerprint.from_dict({"config": {}}) is None and short(None) == "none"
 
 
+def test_records_written_before_the_teacher_recipe_still_match():
+    """A fingerprint recorded before 2026-12-07 (teacher_set / teacher_epochs, fewer fields) is the same
+    experiment as today's: removed fields are not compared, added ones count as their defaults, and the
+    teacher's recipe is named by the teacher's weights, not recorded."""
+    cfg = Config.from_profile("laptop")
+    now = Fingerprint.of(cfg, "a" * 64, "d1")
+    old_config = {k: v for k, v in now.config.items() if k not in ("compile_backend", "device_data_max_fraction")}
+    old = Fingerprint({**old_config, "teacher_set": {"lr": 7e-4}, "teacher_epochs": 22}, "a" * 64, "d1", "laptop")
+    assert "teacher_recipe" not in now.config and old.differences(now) == []
+    assert Fingerprint.of(cfg.with_teacher(lr=1.0), "a" * 64, "d1") == now
+
+
 def test_data_key_ignores_hidden_caches(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "a.png").write_bytes(b"123")
@@ -54,8 +66,8 @@ def two_teachers(tmp_path_factory):
     root = tmp_path_factory.mktemp("fp")
     data = build_synthetic(root / "data", n_train=8, n_test=2, size=64, seed=0)
     cfg = Config.from_profile("fast", data_dir=Path(data), device="cpu", epochs=1, batch_size=4, val_fraction=0.25,
-                              teacher="polyp_pvt_b0", max_steps_per_epoch=1, threads=1)
-    teachers = [train_teacher(cfg.replace(seed=s, teacher_epochs=1), root / f"t{s}", show_progress=False)
+                              teacher="polyp_pvt_b0", max_steps_per_epoch=1, threads=1, method="kdas")
+    teachers = [train_teacher(cfg.replace(seed=s).with_teacher(epochs=1), root / f"t{s}", show_progress=False)
                 for s in (0, 1)]
     return cfg, [t.best_checkpoint for t in teachers], root
 
@@ -129,7 +141,7 @@ def test_ensure_teacher_reuses_only_its_own_fingerprint(two_teachers, capsys):
     from kdas_lab.train import ensure_teacher
 
     cfg, _, root = two_teachers
-    tcfg = cfg.replace(teacher_epochs=1)
+    tcfg = cfg.with_teacher(epochs=1)
     best, origin = ensure_teacher(tcfg, root / "own_teacher", progress=False)
     assert origin == "trained" and best == root / "own_teacher" / "best.pt"
     assert ensure_teacher(tcfg, root / "own_teacher", progress=False) == (best, "cached")

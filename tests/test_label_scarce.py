@@ -61,7 +61,7 @@ def test_kdas_distils_unlabelled_samples():
 
 @pytest.mark.parametrize("field, value", [("labelled_fraction", 0.0), ("labelled_fraction", 1.5),
                                           ("warmup_epochs", -1.0), ("threads", 0), ("lr_schedule", "step"),
-                                          ("teacher_epochs", 0)])
+                                          ("teacher_recipe", {"epochs": 0})])
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match="Config: "):
         Config.from_profile("fast", **{field: value})
@@ -89,13 +89,13 @@ def _cfg(root, **kw):
 
 
 def test_label_scarce_runs_train_on_what_they_may_see(data_root, tmp_path, one_thread):
-    cfg = _cfg(data_root, labelled_fraction=0.25, teacher_epochs=2)  # 8 training stems -> 2 labelled
+    cfg = _cfg(data_root, labelled_fraction=0.25, teacher_recipe={"epochs": 2})  # 8 training stems -> 2 labelled
     teacher = train_teacher(cfg, tmp_path / "t", show_progress=False)
-    assert len(teacher.history) == 2  # teacher_epochs, on every label
+    assert len(teacher.history) == 2  # the teacher's epochs, on every label
     no_kd = train_model(cfg, out_dir=tmp_path / "none", show_progress=False)
     steps = pd.read_csv(tmp_path / "none" / "steps.csv")
     assert len(steps) == 4  # the 2 labelled images drawn to the full 8-image epoch: 4 batches of 2
-    kd = distill(cfg, teacher.best_checkpoint, tmp_path / "kdas", show_progress=False)
+    kd = distill(cfg.replace(method="kdas"), teacher.best_checkpoint, tmp_path / "kdas", show_progress=False)
     segs = pd.read_csv(tmp_path / "kdas" / "steps.csv")["loss_seg"]
     assert len(segs) == 4 and (segs == 0.0).any() and (segs > 0.0).any()  # unlabelled batches: KD only
     assert kd.history["val_meanDic"].notna().all() and no_kd.history["val_meanDic"].notna().all()

@@ -71,7 +71,7 @@ def test_trainer_logs_term_gradient_norms(tmp_path, one_thread):
     from kdas_lab.models import create_model
 
     teacher = create_model("polyp_pvt_b0").eval()
-    train_model(cfg, out_dir=tmp_path / "run", method="kdas", teacher=teacher, show_progress=False)
+    train_model(cfg.replace(method="kdas"), out_dir=tmp_path / "run", teacher=teacher, show_progress=False)
     steps = pd.read_csv(tmp_path / "run" / "steps.csv")
     logged = steps.dropna(subset=["gradnorm_sgm"])
     assert logged["step"].tolist() == [0, 2]

@@ -82,13 +82,13 @@ def test_epoch_sizes_larger_than_image_size_is_refused():
         Config.from_profile("fast", image_size=128, epoch_sizes=[160])
 
 
-def test_teacher_set_errors_say_teacher_set():
+def test_teacher_recipe_errors_say_teacher_recipe():
     from kdas_lab.config import Config
 
-    with pytest.raises(ValueError, match=r"^Config: teacher_set: lr must be > 0, got -1\.0$"):
-        Config.from_profile("fast", teacher_set={"lr": -1})
-    with pytest.raises(ValueError, match=r"^Config: teacher_set: unknown config fields: \['nope'\]$"):
-        Config.from_profile("fast", teacher_set={"nope": 1})
+    with pytest.raises(ValueError, match=r"^Config: teacher_recipe: lr must be > 0, got -1\.0$"):
+        Config.from_profile("fast", teacher_recipe={"lr": -1})
+    with pytest.raises(ValueError, match=r"^Config: teacher_recipe: unknown fields \['nope'\]"):
+        Config.from_profile("fast", teacher_recipe={"nope": 1})
 
 
 def test_a_bad_kdas_profile_names_the_variable(monkeypatch, capsys):

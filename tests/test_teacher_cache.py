@@ -32,17 +32,17 @@ def tiny_cfg(root, **kw):
     return Config.from_profile("fast", **{**base, **kw})
 
 
-def make_trainer(cfg, tmp_path, teacher_seed=1, method="kdas"):
+def make_trainer(cfg, tmp_path, teacher_seed=1):
     torch.manual_seed(0)
     student = create_model("polyp_pvt_b0")
     torch.manual_seed(teacher_seed)
     teacher = create_model("polyp_pvt_b0").eval().requires_grad_(False)
-    loss = create_loss(method, cfg)
+    loss = create_loss(cfg.method, cfg)
     cpu = torch.device("cpu")
     loaders = build_loaders(cfg, DistInfo(), cpu, distilling=is_distilling(teacher, loss))
     parts = build_parts(cfg, teacher=teacher, loss=loss, loaders=loaders, device=cpu, show_progress=False)
     return Trainer(cfg, out_dir=tmp_path, student=student, loss=loss, device=cpu, loaders=loaders,
-                   teacher=teacher, method=method, show_progress=False, **parts._asdict())
+                   teacher=teacher, show_progress=False, **parts._asdict())
 
 
 def cache_of(trainer):
@@ -167,7 +167,7 @@ def test_changed_teacher_data_or_corrupt_file_rebuilds(data_root, tmp_path, caps
 
 def test_one_cache_serves_every_seed_split(data_root, tmp_path, capsys):
     for seed in (0, 1):  # other seeds: other train/val splits, the same cached folder
-        cfg = tiny_cfg(data_root, seed=seed, val_fraction=0.34, extra={"teacher_cache_dir": str(tmp_path / "c")})
+        cfg = tiny_cfg(data_root, seed=seed, val_fraction=0.34, teacher_cache_dir=tmp_path / "c")
         trainer = make_trainer(cfg, tmp_path / f"run{seed}")
         assert len(trainer.train_loader.dataset) == 4 and len(cache_of(trainer).index) == 6
     out = capsys.readouterr().out
@@ -176,7 +176,7 @@ def test_one_cache_serves_every_seed_split(data_root, tmp_path, capsys):
 
 
 def test_cache_holds_every_size_of_a_progressive_schedule(data_root, tmp_path):
-    cfg = tiny_cfg(data_root, epochs=2, epoch_sizes=[32], extra={"teacher_cache_dir": str(tmp_path / "c")})
+    cfg = tiny_cfg(data_root, epochs=2, epoch_sizes=[32], teacher_cache_dir=tmp_path / "c")
     trainer = make_trainer(cfg, tmp_path / "run")
     assert sorted(cache_of(trainer).arrays) == [32, 64]
     trainer.fit()  # epoch 1 reads the 32 px maps, epoch 2 the 64 px ones
@@ -188,7 +188,7 @@ def test_dihedral_cached_run_resumes_exactly(data_root, tmp_path):
 
     from kdas_lab.train import distill
 
-    cfg = tiny_cfg(data_root, epochs=2, extra={"teacher_cache_dir": str(tmp_path / "c")})
+    cfg = tiny_cfg(data_root, epochs=2, teacher_cache_dir=tmp_path / "c")
     torch.manual_seed(1)
     teacher = create_model("polyp_pvt_b0")
     distill(cfg, teacher, tmp_path / "full", show_progress=False)

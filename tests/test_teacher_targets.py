@@ -108,7 +108,7 @@ def scarce_setup(tmp_path_factory):
     cfg = Config.from_profile("fast", data_dir=Path(data), device="cpu", epochs=1, batch_size=4, val_fraction=0.2,
                               teacher="polyp_pvt_b0", max_steps_per_epoch=None, labelled_fraction=0.25,
                               labelled_per_batch=2, threads=1)
-    teacher = train_teacher(cfg.replace(teacher_epochs=1), root / "teacher", show_progress=False)
+    teacher = train_teacher(cfg.with_teacher(epochs=1), root / "teacher", show_progress=False)
     return cfg, teacher.best_checkpoint, root
 
 
@@ -124,7 +124,7 @@ def test_scarce_loader_gives_the_labelled_share(scarce_setup):
 def test_each_arm_trains_label_scarce(scarce_setup, arm):
     cfg, teacher, root = scarce_setup
     acfg = get_arm(arm).config(cfg, 0)
-    result = distill(acfg, teacher, root / arm, method=acfg.method, show_progress=False)
+    result = distill(acfg, teacher, root / arm, show_progress=False)
     steps = pd.read_csv(root / arm / "steps.csv")
     assert len(steps) == 2 and (steps["loss_seg"] > 0).all()  # 8 training images / 4; every batch has targets
     assert result.history["val_meanDic"].notna().all()

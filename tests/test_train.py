@@ -117,15 +117,15 @@ def test_kdas_official_distillation_runs_despite_nan_total(data_root, tmp_path, 
     monkeypatch.setattr(kdas_module, "_official_warned", False)  # warns once per process
     teacher = create_model("polyp_pvt_b0")
     with pytest.warns(kdas_module.KDASOfficialWarning):
-        result = distill(tiny_cfg(data_root, epochs=1, max_steps_per_epoch=1), teacher, tmp_path,
-                         method="kdas-official", show_progress=False)
+        result = distill(tiny_cfg(data_root, epochs=1, max_steps_per_epoch=1, method="kdas-official"), teacher,
+                         tmp_path, show_progress=False)
     assert {"loss_seg", "loss_at", "loss_sgm"} <= set(result.history.columns)
     assert not any(p.requires_grad for p in teacher.parameters())  # frozen by the trainer
 
 
 def test_distillation_without_teacher_is_refused(data_root, tmp_path):
     with pytest.raises(ValueError, match="needs the teacher|pass --teacher"):
-        train_model(tiny_cfg(data_root), out_dir=tmp_path, method="kdas", show_progress=False)
+        train_model(tiny_cfg(data_root, method="kdas"), out_dir=tmp_path, show_progress=False)
 
 
 @pytest.mark.slow
@@ -135,7 +135,7 @@ def test_cli_train_distill_predict(data_root, tmp_path, capsys):
     common = ["--profile", "fast", "--data", str(data_root), "--device", "cpu", "--batch-size", "2",
               "--set", "max_steps_per_epoch=1", "--set", "val_fraction=0.2", "--quiet"]
     assert main(["train-teacher", "--model", "polyp_pvt_b0", "--out", str(tmp_path / "t"), "--epochs", "1",
-                 "--lr", "2e-4", "--set", "teacher_epochs=3", "--set", 'teacher_set={"lr": 0.5}', *common]) == 0
+                 "--lr", "2e-4", "--set", 'teacher_recipe={"epochs": 3, "lr": 0.5}', *common]) == 0
     history = pd.read_csv(tmp_path / "t" / "history.csv")  # the flags win over the teacher's recipe
     assert history["epoch"].tolist() == [1] and history["lr"].tolist() == [pytest.approx(2e-4)]
     assert main(["distill", "--teacher", str(tmp_path / "t" / "best.pt"), "--method", "kdas",
@@ -170,23 +170,25 @@ def test_paper_profile_without_pretrained_backbone_warns(data_root, tmp_path):
 def test_teacher_trains_with_its_own_recipe(data_root, tmp_path):
     from kdas_lab.models.checkpoint import read_checkpoint
 
-    cfg = tiny_cfg(data_root, teacher="polyp_pvt_b0", epochs=3, lr=1.0, teacher_epochs=1,
-                   teacher_set={"lr": 3e-4, "drop_path_rate": 0.0})
+    cfg = tiny_cfg(data_root, teacher="polyp_pvt_b0", epochs=3, lr=1.0, threads=1,
+                   teacher_recipe={"epochs": 1, "lr": 3e-4, "drop_path_rate": 0.0})
     result = train_teacher(cfg, tmp_path, show_progress=False)
     assert result.history["lr"].tolist() == [pytest.approx(3e-4)]  # fast profile: constant schedule
     saved = read_checkpoint(result.last_checkpoint, meta_only=True)["config"]  # the run records what ran
     assert (saved["epochs"], saved["lr"], saved["drop_path_rate"]) == (1, 3e-4, 0.0)
-    assert (saved["teacher_epochs"], saved["teacher_set"]) == (None, {})
+    assert saved["teacher_recipe"] == dict.fromkeys(saved["teacher_recipe"])  # applied, so empty
+    assert saved["threads"] is None  # a teacher trains on every core unless its recipe says otherwise
 
 
-@pytest.mark.parametrize("teacher_set,needle", [
-    ({"nope": 1}, "unknown config fields: \\['nope'\\]"),
-    ({"lr": -1.0}, "lr must be > 0"),
-    ({"epochs": 3}, "teacher_set may not set"),
+@pytest.mark.parametrize("recipe,needle", [
+    ({"nope": 1}, "^Config: teacher_recipe: unknown fields \\['nope'\\]"),
+    ({"lr": -1.0}, "^Config: teacher_recipe: lr must be > 0, got -1.0$"),
+    ({"epochs": 3.5}, "^Config: teacher_recipe: epochs must be a whole number or null, got 3.5$"),
+    ({"epoch_sizes": [512]}, "^Config: teacher_recipe: epoch_sizes holds 512, larger than image_size 256"),
 ])
-def test_teacher_set_is_checked_up_front(teacher_set, needle):
+def test_teacher_recipe_is_checked_up_front(recipe, needle):
     with pytest.raises(ValueError, match=needle):
-        Config(teacher_set=teacher_set)
+        Config(teacher_recipe=recipe)
 
 
 def test_epoch_sizes_train_early_epochs_smaller(data_root, tmp_path):

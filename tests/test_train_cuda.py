@@ -30,7 +30,7 @@ def test_cuda_bf16_channels_last_training_and_resume(data_root, tmp_path):
     assert result.history["epoch"].tolist() == [1, 2] and result.history["loss_total"].notna().all()
     assert next(result.model.parameters()).device.type == "cuda"
     teacher = create_model("polyp_pvt_b0").cuda()
-    kd = distill(cfg.replace(epochs=1), teacher, tmp_path / "s", method="kdas", show_progress=False)
+    kd = distill(cfg.replace(epochs=1, method="kdas"), teacher, tmp_path / "s", show_progress=False)
     assert kd.history["loss_at"].notna().all()
     ckpt = torch.load(kd.best_checkpoint, weights_only=True, map_location="cpu")
     assert all(v.device.type == "cpu" for v in ckpt["state_dict"].values())

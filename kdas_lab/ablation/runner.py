@@ -117,7 +117,7 @@ def run_one(arm: Arm, seed: int, cfg: Config, out_dir: Path, teacher_ckpt: Path 
     acfg = arm.config(cfg, seed)
     rdir = run_dir(out_dir, arm.name, seed)
     t0 = time.perf_counter()
-    result = train_model(acfg, out_dir=rdir, method=arm.method,
+    result = train_model(acfg, out_dir=rdir,
                          teacher=teacher_ckpt if arm.needs_teacher else None,
                          resume=(rdir / "last.pt").is_file(), show_progress=progress)
     train_s = time.perf_counter() - t0

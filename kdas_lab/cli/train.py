@@ -7,9 +7,13 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from kdas_lab.cli.common import add_config_args, config_from_args, explicit_overrides
+from kdas_lab.config import TeacherRecipe
+
+RECIPE_FIELDS = {f.name for f in dataclasses.fields(TeacherRecipe)}
 
 
 def _summary(result) -> None:
@@ -31,10 +35,9 @@ def _train_teacher(args) -> int:
     cfg = config_from_args(args)
     if args.model:
         cfg = cfg.replace(teacher=args.model)
-    # what this command line sets is the teacher's own: it wins over the profile's teacher recipe
+    # what this command line sets is the teacher's own: where the teacher's recipe has the field, it goes there
     given = explicit_overrides(args)
-    cfg = cfg.replace(teacher_set={k: v for k, v in cfg.teacher_set.items() if k not in given},
-                      teacher_epochs=given.get("epochs", cfg.teacher_epochs))
+    cfg = cfg.with_teacher(**{k: v for k, v in given.items() if k in RECIPE_FIELDS})
     result = train_teacher(cfg, args.out, show_progress=not args.quiet, **_run_flags(args))
     if _is_main():
         _summary(result)
@@ -54,7 +57,7 @@ def _distill(args) -> int:
     teacher = args.teacher
     if teacher is None and args.method != "none":
         raise ValueError(f"--method {args.method} needs --teacher CKPT (a checkpoint from train-teacher)")
-    result = distill(cfg, teacher, args.out, method=args.method, show_progress=not args.quiet, **_run_flags(args))
+    result = distill(cfg, teacher, args.out, show_progress=not args.quiet, **_run_flags(args))
     if _is_main():
         _summary(result)
     return 0

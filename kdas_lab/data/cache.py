@@ -45,7 +45,7 @@ def cache_folder(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise DataError(f"{path}: cannot create the cache folder ({exc.strerror}): the data folder is read-only "
                         "for this user; run with --set cache=false (no pre-resized images) and, for a teacher "
-                        "cache, --set 'extra={\"teacher_cache_dir\": \"runs/teacher_cache\"}' (a writable "
+                        "cache, --set teacher_cache_dir=runs/teacher_cache (a writable "
                         "folder), or copy the data somewhere writable") from None
     return path
 

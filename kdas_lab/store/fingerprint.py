@@ -2,9 +2,10 @@
 
 A fingerprint holds the four things that decide what a training run produces:
 
-- ``config``: the run's :class:`~kdas_lab.config.Config` as a dict, less the runtime-only fields
-  (:data:`RUNTIME_FIELDS`: where it runs and how fast, not what it computes) and the data path (the data
-  is named by its content key instead);
+- ``config``: the run's :class:`~kdas_lab.config.Config` as a dict, less the runtime fields
+  (:data:`~kdas_lab.config.RUNTIME_FIELDS`: where it runs and how fast, not what it computes; the data path
+  among them, as the data is named by its content key) and the teacher's recipe (a teacher run has it
+  applied; a student's teacher is named by its weights);
 - ``teacher``: :func:`state_dict_sha256` of the teacher's weights, or None for a run without one;
 - ``data``: :func:`data_key` of the dataset folder;
 - ``profile``: the profile the config came from.
@@ -23,11 +24,9 @@ from typing import Any
 
 import torch
 
-# Config fields that change how a run executes, not what it computes
-RUNTIME_FIELDS = ("device", "num_workers", "threads", "out_dir", "data_dir", "compile", "device_data",
-                  "time_budget_s", "teacher_cache")
-# cfg.extra keys that describe a run rather than configure it
-RECORD_ONLY_EXTRA = ("provenance",)
+from kdas_lab.config import RUNTIME_FIELDS, config_changes
+
+NOT_RECORDED = (*RUNTIME_FIELDS, "teacher_recipe")  # Config fields a fingerprint leaves out (module docstring)
 
 
 def state_dict_sha256(model: torch.nn.Module) -> str:
@@ -68,8 +67,7 @@ class Fingerprint:
     @classmethod
     def of(cls, cfg, teacher: str | None, data: str) -> Fingerprint:
         """The fingerprint of a run of ``cfg`` (a Config) with teacher digest ``teacher`` on data ``data``."""
-        config = {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_FIELDS}
-        config["extra"] = {k: v for k, v in config["extra"].items() if k not in RECORD_ONLY_EXTRA}
+        config = {k: v for k, v in cfg.to_dict().items() if k not in NOT_RECORDED}
         return cls(config=config, teacher=teacher, data=data, profile=cfg.profile)
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,11 +91,8 @@ class Fingerprint:
             out.append(f"data {self.data} -> {other.data}")
         if self.profile != other.profile:
             out.append(f"profile {self.profile} -> {other.profile}")
-        for key in sorted(set(self.config) | set(other.config)):
-            a, b = self.config.get(key), other.config.get(key)
-            if a != b:
-                out.append(f"{key} {a!r} -> {b!r}")
-        return out
+        changes = config_changes(self.config, other.config, ignore=NOT_RECORDED)
+        return out + [f"{key} {a!r} -> {b!r}" for key, (a, b) in sorted(changes.items())]
 
 
 def resume_refusal(recorded: Fingerprint | None, current: Fingerprint, allow: set[str]) -> str | None:

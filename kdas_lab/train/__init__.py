@@ -43,24 +43,20 @@ class PaperRecipeWarning(UserWarning):
     """The ``paper`` profile trains a network the published recipe would not (random backbone)."""
 
 
-def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None, student_name: str | None = None,
+def train_model(cfg: Config, *, out_dir, teacher=None, student_name: str | None = None,
                 resume: bool = False, show_progress: bool = True, loss: torch.nn.Module | None = None,
                 student: torch.nn.Module | None = None, stop_after: int | None = None,
-                overwrite_run: bool = True, allow_change=()) -> TrainResult:
-    """Train ``student_name`` (default ``cfg.student``) with loss ``method`` (default ``cfg.method``; a
-    method given here replaces ``cfg.method``, so the checkpoint's config records what was trained).
+                overwrite_run: bool = True, allow_change=(), provenance: dict | None = None) -> TrainResult:
+    """Train ``student_name`` (default ``cfg.student``) with the loss ``cfg.method``.
 
     ``teacher``: None, a model, or a checkpoint path (needed when the loss has ``needs_teacher``).
     ``loss`` / ``student`` let tests and notebooks pass their own module instead of building one.
     ``stop_after=k`` stops after epoch k as if interrupted (continue later with ``resume=True``).
+    ``provenance``: how the caller made the run, recorded in its checkpoints (the course's).
     ``overwrite_run`` / ``allow_change``: see :mod:`kdas_lab.train.run_guard` (the CLI refuses by default).
     Under ``torchrun`` (``WORLD_SIZE > 1``) the process group is joined here and left at the end.
     """
 
-    if method is None:
-        method = cfg.method
-    elif method != cfg.method:
-        cfg = cfg.replace(method=method)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -81,9 +77,9 @@ def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None
         teacher_model = load_teacher(teacher, device, channels_last=cfg.channels_last)
         run_guard.check_teacher(teacher_model, cfg.teacher, teacher)
         if loss is None:
-            loss = create_loss(method, cfg, student=student, teacher=teacher_model)
+            loss = create_loss(cfg.method, cfg, student=student, teacher=teacher_model)
         if getattr(loss, "needs_teacher", False) and teacher_model is None:
-            raise ValueError(f"method {method!r} distils from a teacher: pass --teacher CKPT")
+            raise ValueError(f"method {cfg.method!r} distils from a teacher: pass --teacher CKPT")
         distilling = is_distilling(teacher_model, loss)
         fingerprint = Fingerprint.of(cfg, state_dict_sha256(teacher_model) if distilling else None,
                                      data_key(cfg.data_dir))
@@ -93,8 +89,8 @@ def train_model(cfg: Config, *, out_dir, method: str | None = None, teacher=None
         parts = build_parts(cfg, teacher=teacher_model, loss=loss, loaders=loaders, device=device, info=info,
                             show_progress=show_progress)  # teacher outputs, device data, compile wrapper
         trainer = Trainer(cfg, out_dir=out_dir, student=student, loss=loss, device=device, loaders=loaders,
-                          teacher=teacher_model, info=info, method=method, show_progress=show_progress,
-                          fingerprint=fingerprint, **parts._asdict())
+                          teacher=teacher_model, info=info, show_progress=show_progress,
+                          fingerprint=fingerprint, provenance=provenance, **parts._asdict())
         return trainer.fit(resume=resume, stop_after=stop_after)
     finally:
         cleanup(info)
@@ -108,18 +104,19 @@ def _check_resume_origin(last: Path, fingerprint: Fingerprint, allow: set[str]) 
 
 
 def train_teacher(cfg: Config, out_dir, *, resume: bool = False, **kwargs) -> TrainResult:
-    """Train ``cfg.teacher`` (Polyp-PVT, PVTv2-B2) with the segmentation loss alone, on every label,
-    for ``cfg.teacher_epochs`` (default ``cfg.epochs``), with ``cfg.teacher_set`` applied."""
+    """Train ``cfg.teacher`` (Polyp-PVT, PVTv2-B2) with ``cfg.teacher_recipe`` applied: the segmentation loss
+    alone, on every label (:meth:`~kdas_lab.config.Config.for_teacher`)."""
     cfg = cfg.for_teacher()  # what runs is what the checkpoint records
-    return train_model(cfg, out_dir=out_dir, method="none", student_name=cfg.teacher, resume=resume, **kwargs)
+    return train_model(cfg, out_dir=out_dir, student_name=cfg.teacher, resume=resume, **kwargs)
 
 
 def ensure_teacher(cfg: Config, out_dir, *, retrain: bool = False, progress: bool = True,
-                   before_training=None) -> tuple[Path, str]:
+                   before_training=None, provenance: dict | None = None) -> tuple[Path, str]:
     """The teacher of ``cfg`` in ``out_dir``: ``(best.pt, "cached")`` when it records the fingerprint
     :func:`train_teacher` would give it now, else ``(best.pt, "trained")`` after training one beside it
     (``<out_dir>.new``, resumed if an interrupted one of the same fingerprint is there) that replaces it only on
-    success. ``before_training()`` is called just before training (e.g. to print a notice)."""
+    success. ``before_training()`` is called just before training (e.g. to print a notice); ``provenance`` is
+    recorded in the checkpoints of a teacher trained here."""
     out_dir = Path(out_dir)
     expected = Fingerprint.of(cfg.for_teacher(), None, data_key(cfg.data_dir))
     if not retrain and reusable(out_dir / "best.pt", expected):
@@ -128,13 +125,13 @@ def ensure_teacher(cfg: Config, out_dir, *, retrain: bool = False, progress: boo
         before_training()
     staged = staging_dir(out_dir)
     resume = (staged / "last.pt").is_file() and read_fingerprint(staged / "last.pt") == expected
-    train_teacher(cfg, staged, resume=resume, show_progress=progress, overwrite_run=True)
+    train_teacher(cfg, staged, resume=resume, show_progress=progress, overwrite_run=True, provenance=provenance)
     return replace_dir(staged, out_dir) / "best.pt", "trained"
 
 
-def distill(cfg: Config, teacher, out_dir, method: str = "kdas", *, resume: bool = False, **kwargs) -> TrainResult:
-    """Distil ``teacher`` (model or checkpoint path) into ``cfg.student`` with ``method``."""
-    return train_model(cfg, out_dir=out_dir, method=method, teacher=teacher, student_name=cfg.student,
+def distill(cfg: Config, teacher, out_dir, *, resume: bool = False, **kwargs) -> TrainResult:
+    """Distil ``teacher`` (model or checkpoint path) into ``cfg.student`` with the loss ``cfg.method``."""
+    return train_model(cfg, out_dir=out_dir, teacher=teacher, student_name=cfg.student,
                        resume=resume, **kwargs)
 
 

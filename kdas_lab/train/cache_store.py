@@ -44,7 +44,7 @@ def _reserve(fh, total: int, dst: Path) -> None:
             raise
         free = shutil.disk_usage(dst.parent).free
         raise OSError(exc.errno, f"disk full: the teacher cache needs {total} bytes, {free} are free "
-                      "(free space or set cfg.extra['teacher_cache_dir'] elsewhere)", str(dst)) from None
+                      "(free space or set teacher_cache_dir elsewhere)", str(dst)) from None
 
 
 def allocate_npy(tmp: Path, shape: tuple[int, ...], dst: Path) -> np.memmap:

@@ -3,8 +3,8 @@
 :func:`compile_enabled` resolves ``Config.compile`` (None = on for CUDA, off elsewhere).
 :func:`compile_module` wraps a network with ``torch.compile(dynamic=False)``, so each training scale
 (and each distinct batch size) compiles once and then reuses its graph. The backend and mode come
-from ``cfg.extra["compile_backend"]`` (default ``"inductor"``) and ``cfg.extra["compile_mode"]``
-(default None = torch's default; ``"reduce-overhead"`` adds CUDA graphs). Compilation happens on the
+from ``cfg.compile_backend`` (default ``"inductor"``) and ``cfg.compile_mode`` (default None = torch's
+default; ``"reduce-overhead"`` adds CUDA graphs). Compilation happens on the
 first call of each shape; :class:`CompileGuard` (built by :func:`for_run`, passed to the trainer)
 catches a failure there, logs one line and switches every forward it wrapped back to the eager
 module for the rest of the run.
@@ -32,11 +32,9 @@ def cpu_compiler_missing_reason() -> str | None:
 
 def compile_module(module: torch.nn.Module, cfg) -> torch.nn.Module:
     """``torch.compile(module)`` with static shapes and the configured backend and mode."""
-    backend = cfg.extra.get("compile_backend", "inductor")
-    mode = cfg.extra.get("compile_mode")
-    kwargs = {"backend": backend, "dynamic": False}
-    if mode is not None:
-        kwargs["mode"] = mode
+    kwargs = {"backend": cfg.compile_backend, "dynamic": False}
+    if cfg.compile_mode is not None:
+        kwargs["mode"] = cfg.compile_mode
     return torch.compile(module, **kwargs)
 
 
@@ -106,5 +104,5 @@ def for_run(cfg, device: torch.device, *, compile_teacher: bool = False, is_main
     say = tqdm.write if is_main else (lambda _msg: None)
     if use:
         say(f"compile: torch.compile of the student{' and the teacher' if compile_teacher else ''} "
-            f"(backend {cfg.extra.get('compile_backend', 'inductor')}, static shapes per scale)")
+            f"(backend {cfg.compile_backend}, static shapes per scale)")
     return CompileGuard(use, say, cfg)

@@ -7,8 +7,8 @@ Masks are the uint8 cache rows (``cfg.cache``, :mod:`kdas_lab.data.cache`) or, w
 the soft float32 masks, so a batch equals the DataLoader's bit for bit. Batches are drawn from the
 DataLoader's own batch sampler after the same base-seed draw a DataLoader iterator makes, so the
 seeded generator (and with it resume) advances exactly as on the DataLoader path.
-``device_data=None`` turns it on for CUDA when the arrays take at most ``cfg.extra
-["device_data_max_fraction"]`` (default 0.5, a policy: the rest is left to the networks) of the
+``device_data=None`` turns it on for CUDA when the arrays take at most ``cfg.device_data_max_fraction``
+(default 0.5, a policy: the rest is left to the networks) of the
 free device memory; continuous random augmentation (``augment_mode="random"``) keeps the workers.
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ def decide(cfg, dataset, device: torch.device) -> tuple[bool, str]:
     need = estimate_bytes(dataset)
     if device.type == "cuda":
         free = torch.cuda.mem_get_info(device)[0]
-        limit = free * float(cfg.extra.get("device_data_max_fraction", 0.5)) if cfg.device_data is None else free
+        limit = free * cfg.device_data_max_fraction if cfg.device_data is None else free
         if need > limit:
             return False, f"{need / 2**20:.0f} MiB of data > {limit / 2**20:.0f} MiB allowed on {device}"
     return True, f"{len(dataset)} images at {dataset.size} px, {need / 2**20:.0f} MiB on {device}"

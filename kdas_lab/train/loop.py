@@ -54,15 +54,17 @@ class Trainer:
     used here: ``teacher_outputs`` (None: the live ``teacher`` under no_grad when a loss term reads it),
     ``device_data`` (None: batches from the DataLoader), ``compile_guard`` (None: eager). ``teacher``
     itself is read for the loss's own parameters and state (and the default live forward).
+    ``fingerprint`` and ``provenance`` are written into every checkpoint.
     """
 
     def __init__(self, cfg: Config, *, out_dir, student: torch.nn.Module, loss: torch.nn.Module,
                  device: torch.device, loaders: builders.Loaders, teacher: torch.nn.Module | None = None,
-                 info: DistInfo = DistInfo(), method: str = "none", show_progress: bool = True,
-                 fingerprint: Fingerprint | None = None, teacher_outputs: TeacherOutputs | None = None,
+                 info: DistInfo = DistInfo(), show_progress: bool = True, fingerprint: Fingerprint | None = None,
+                 provenance: dict | None = None, teacher_outputs: TeacherOutputs | None = None,
                  device_data: DeviceData | None = None, compile_guard: CompileGuard | None = None):
-        self.cfg, self.out_dir, self.device, self.info, self.method = cfg, Path(out_dir), device, info, method
+        self.cfg, self.out_dir, self.device, self.info = cfg, Path(out_dir), device, info
         self.fingerprint = fingerprint  # what made this run (kdas_lab.store), recorded in every checkpoint
+        self.provenance = provenance  # how the course made it (kdas_lab.course), recorded beside the fingerprint
         self.model, self.teacher, self.loss = student.to(device), teacher, loss.to(device)
         self.memory_format = memory_format(cfg)
         if cfg.channels_last:
@@ -216,11 +218,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self, path: Path, epoch: int, val: float, full: bool) -> None:
-        extra: dict[str, Any] = {"method": self.method, "step": self.step, "world_size": self.info.world_size}
+        extra: dict[str, Any] = {"method": self.cfg.method, "step": self.step, "world_size": self.info.world_size}
         if self.fingerprint is not None:
             extra["fingerprint"] = self.fingerprint.to_dict()
-        if self.cfg.extra.get("provenance"):  # how the course made this run (kdas_lab.course)
-            extra["provenance"] = self.cfg.extra["provenance"]
+        if self.provenance:  # how the course made this run (kdas_lab.course)
+            extra["provenance"] = self.provenance
         if full:
             extra.update(optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
                          scheduler={"step": self.step, "total_steps": self.total_steps},
@@ -238,9 +240,9 @@ class Trainer:
         for key in ("optimizer", "rng", "history", "step", "epoch", "best"):
             if key not in ckpt:
                 raise KeyError(f"{path}: not a resumable checkpoint (missing {key!r})")
-        if ckpt.get("model_name") != getattr(self.model, "name", None) or ckpt.get("method") != self.method:
+        if ckpt.get("model_name") != getattr(self.model, "name", None) or ckpt.get("method") != self.cfg.method:
             raise ValueError(f"{path}: holds {ckpt.get('model_name')} / method {ckpt.get('method')}, "
-                             f"but this run trains {getattr(self.model, 'name', '?')} / {self.method}")
+                             f"but this run trains {getattr(self.model, 'name', '?')} / {self.cfg.method}")
         self.model.load_state_dict(ckpt["state_dict"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt.get("scaler") or {})

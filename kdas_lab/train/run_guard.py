@@ -5,8 +5,9 @@
   deleted first, so nothing of the old run mixes with the new one).
 - ``resume`` compares the configuration stored in ``last.pt`` with this one: any difference is
   refused unless its field is named in ``allow_change`` (e.g. ``epochs`` to extend a run); allowed
-  changes are printed and appended to ``resume.log``. Runtime-only fields (device, workers,
-  threads, out_dir) may always differ; ``method`` never may (the checkpoint holds that method's
+  changes are printed and appended to ``resume.log``. Runtime fields
+  (:data:`~kdas_lab.config.RUNTIME_FIELDS`: device, workers, threads, paths, ...) may always differ (the
+  data's content is compared by the fingerprint); ``method`` never may (the checkpoint holds that method's
   loss state), so ``--allow-change method`` is refused before anything is compared or logged.
 - The teacher must be the architecture the configuration names.
 - Temp files a killed run left in the folder are removed (:func:`kdas_lab.atomic.clean_stale`).
@@ -19,11 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kdas_lab.atomic import clean_stale, write_text_atomic
-from kdas_lab.config import Config
+from kdas_lab.config import RUNTIME_FIELDS, Config, config_changes
 from kdas_lab.models import read_checkpoint
 
 RUN_FILES = ("last.pt", "best.pt", "history.csv", "steps.csv", "resume.log")
-RUNTIME_FIELDS = ("device", "num_workers", "threads", "out_dir", "compile", "device_data", "time_budget_s")
 FIXED_FIELDS = ("method",)  # a resumed run keeps these whatever --allow-change says
 
 
@@ -69,14 +69,6 @@ def prepare_run(cfg: Config, out_dir, *, resume: bool, overwrite_run: bool = Tru
                 (out_dir / name).unlink()
 
 
-def config_changes(stored: dict, cfg: Config) -> dict[str, tuple]:
-    """``{field: (stored, now)}`` for every non-runtime field that differs; a field the stored
-    config lacks (an older kdas_lab) counts as its default."""
-    now, defaults = cfg.to_dict(), Config().to_dict()
-    return {k: (stored.get(k, defaults.get(k)), v) for k, v in now.items()
-            if k not in RUNTIME_FIELDS and stored.get(k, defaults.get(k)) != v}
-
-
 def check_resume_config(path: Path, cfg: Config, allow: set[str], log: bool = True) -> None:
     """Refuse to resume ``path`` with a configuration that differs outside ``allow``."""
 
@@ -86,7 +78,7 @@ def check_resume_config(path: Path, cfg: Config, allow: set[str], log: bool = Tr
     stored = ckpt.get("config")
     if not isinstance(stored, dict):
         raise RunFolderError(f"--resume: {path} stores no configuration to compare with; start a new run")
-    changes = config_changes(stored, cfg)
+    changes = config_changes(stored, cfg.to_dict(), ignore=RUNTIME_FIELDS)
     shown = {k: f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items()}
     refused = [shown[k] for k in changes if k not in allow]
     if refused:

@@ -28,7 +28,7 @@ from kdas_lab.train.teacher_outputs import TeacherOutputs
 def step_trainer(cfg: Config, *, student: torch.nn.Module, loss: torch.nn.Module, device: torch.device,
                  teacher: torch.nn.Module | None = None, teacher_outputs: TeacherOutputs | None = None,
                  compile_guard: CompileGuard | None = None, n_train: int | None = None,
-                 method: str | None = None, out_dir=None) -> Trainer:
+                 out_dir=None) -> Trainer:
     """A trainer for :meth:`~Trainer.train_step` calls on caller-made batches (``out_dir`` is never
     written unless ``fit`` is called; default: a temp path)."""
     n = n_train or cfg.batch_size
@@ -36,7 +36,7 @@ def step_trainer(cfg: Config, *, student: torch.nn.Module, loss: torch.nn.Module
     loaders = Loaders(loader, None, torch.Generator(), None, [])
     out_dir = out_dir or Path(tempfile.gettempdir()) / "kdas_step_timing_unused"
     return Trainer(cfg, out_dir=out_dir, student=student, loss=loss, device=device, loaders=loaders,
-                   teacher=teacher, method=method or cfg.method, show_progress=False,
+                   teacher=teacher, show_progress=False,
                    teacher_outputs=teacher_outputs, compile_guard=compile_guard)
 
 

@@ -13,7 +13,7 @@ the base and training sizes, the views, the autocast dtype and the sha256 of the
 state_dict: another teacher, other data or another size gives another file, never a stale reuse.
 The trainer caches every image of the training folder (not only its split), so all seeds, arms and
 labelled fractions of an ablation share one cache in ``<data_dir>/.kdas_cache/teacher/`` (or
-``cfg.extra["teacher_cache_dir"]``); parallel runs take a file lock, so one builds and the others wait.
+``cfg.teacher_cache_dir``); parallel runs take a file lock, so one builds and the others wait.
 """
 from __future__ import annotations
 
@@ -225,7 +225,7 @@ def for_run(cfg, *, teacher: torch.nn.Module, loss: torch.nn.Module, distilling:
         say(f"teacher_cache: keeping the live teacher ({reason})")
         return None
     n_views = N_VIEWS if cfg.augment else 1
-    folder = cfg.extra.get("teacher_cache_dir") or Path(cfg.data_dir) / ".kdas_cache" / "teacher"
+    folder = cfg.teacher_cache_dir or Path(cfg.data_dir) / ".kdas_cache" / "teacher"
     amp = str(amp_dtype).replace("torch.", "") if amp_dtype is not None else "fp32"
 
     # every image of the training folder, so each seed's train/val split (and labelled subset) shares one cache
