@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from kdas_lab.ablation.arms import Arm, Grid, check_methods
@@ -78,16 +79,11 @@ def prepare_teacher(cfg: Config, out_dir: Path, teacher: str | Path | None = Non
     return best
 
 
-def teacher_digest(teacher_ckpt: Path | None) -> str | None:
-    """The teacher's identity (:func:`~kdas_lab.store.state_dict_sha256` of its weights), None without one."""
-    return None if teacher_ckpt is None else state_dict_sha256(load_model(teacher_ckpt, device="cpu"))
-
-
-def teacher_scores(teacher_ckpt: Path, teacher: str, cfg: Config, out_dir: Path, datasets: list[str] | None = None,
-                   progress: bool = True) -> pd.DataFrame:
+def teacher_scores(model: torch.nn.Module, teacher_ckpt: Path, teacher: str, cfg: Config, out_dir: Path,
+                   datasets: list[str] | None = None, progress: bool = True) -> pd.DataFrame:
     """The teacher's own test scores (tidy: dataset, metric, value), evaluated like every student
     (same size and protocol) and kept in ``out_dir/teacher.csv``; re-evaluated when the teacher (its
-    weights' digest ``teacher``), the size or the datasets change."""
+    weights' digest ``teacher``), the size or the datasets change. ``model`` is the loaded ``teacher_ckpt``."""
 
     stamp = {"checkpoint": str(teacher_ckpt), "teacher": teacher, "size": cfg.image_size, "datasets": datasets}
     path, meta = out_dir / "teacher.csv", out_dir / "teacher_scores.json"
@@ -97,9 +93,7 @@ def teacher_scores(teacher_ckpt: Path, teacher: str, cfg: Config, out_dir: Path,
                 return pd.read_csv(path)
         except ValueError:  # a damaged stamp: evaluate again and rewrite it
             tqdm.write(f"note: {meta} is unreadable; evaluating the teacher again")
-    device = resolve_device(cfg.device)
-    model = load_model(teacher_ckpt, device=device)
-    table = evaluate_model(model, cfg.data_dir, datasets=datasets, size=cfg.image_size, device=device,
+    table = evaluate_model(model, cfg.data_dir, datasets=datasets, size=cfg.image_size, device=cfg.device,
                            progress=progress)
     scores = pd.DataFrame(_records(table))
     write_csv_atomic(scores, path)
@@ -161,13 +155,16 @@ def run_ablation(cfg: Config, grid: Grid, out_dir: str | Path, *, teacher: str |
     out_dir.mkdir(parents=True, exist_ok=True)
     teacher = teacher if teacher is not None else grid.teacher
     teacher_ckpt = prepare_teacher(cfg, out_dir, teacher, progress) if any(a.needs_teacher for a in grid.arms) else None
-    digest, data = teacher_digest(teacher_ckpt), data_key(cfg.data_dir)
+    teacher_model = None if teacher_ckpt is None else load_model(teacher_ckpt, device=resolve_device(cfg.device))
+    digest = None if teacher_model is None else state_dict_sha256(teacher_model)  # the teacher's identity
+    data = data_key(cfg.data_dir)
     write_json_atomic({"arms": [a.to_dict() for a in grid.arms], "seeds": grid.seeds, "baseline": grid.baseline,
                        "source": grid.source, "config": cfg.to_dict(), "teacher": digest, "data": data,
                        "machine": machine_info()}, out_dir / "grid.json")
     if teacher_ckpt is not None:
         tqdm.write(f"teacher {short(digest)} ({teacher_ckpt}), data {data}")
-        teacher_scores(teacher_ckpt, digest, cfg, out_dir, datasets, progress)
+        teacher_scores(teacher_model, teacher_ckpt, digest, cfg, out_dir, datasets, progress)
+        del teacher_model  # each run loads it from teacher_ckpt
 
     def fingerprint(arm: Arm, seed: int) -> Fingerprint:
         return Fingerprint.of(arm.config(cfg, seed), digest if arm.needs_teacher else None, data)

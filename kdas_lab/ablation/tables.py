@@ -40,19 +40,30 @@ def write_marker(directory: Path, arm: str, seed: int, records: list[dict], info
     return write_json_atomic({"arm": arm, "seed": int(seed), "records": records, **info}, directory / MARKER)
 
 
-def read_marker(path: Path, arm: str | None = None, seed: int | None = None) -> pd.DataFrame:
-    """The tidy rows of one finished run; a damaged marker, or one of another (``arm``, ``seed``) than
-    its folder's, is an error naming the file."""
+def load_marker(path: Path, arm: str | None = None, seed: int | None = None) -> dict:
+    """One finished run's marker, its records checked; a damaged marker, or one of another (``arm``,
+    ``seed``) than its folder's, is an error naming the file."""
     try:
         data = json.loads(Path(path).read_text())
         if arm is not None and (data["arm"], int(data["seed"])) != (arm, int(seed)):
             raise ValueError(f"it records {data['arm']}/seed{data['seed']}, not {arm}/seed{seed} (copied?)")
-        rows = [{"arm": data["arm"], "seed": int(data["seed"]), "dataset": r["dataset"],
-                 "metric": r["metric"], "value": math.nan if r["value"] is None else float(r["value"])}
-                for r in data["records"]]
+        data["seed"] = int(data["seed"])
+        data["records"] = [{"dataset": r["dataset"], "metric": r["metric"],
+                            "value": math.nan if r["value"] is None else float(r["value"])} for r in data["records"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: unreadable run marker ({exc}); delete it to rerun that run") from None
+    return data
+
+
+def marker_rows(marker: dict) -> pd.DataFrame:
+    """The tidy rows (arm, seed, dataset, metric, value) of a marker read by :func:`load_marker`."""
+    rows = [{"arm": marker["arm"], "seed": marker["seed"], **r} for r in marker["records"]]
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def read_marker(path: Path, arm: str | None = None, seed: int | None = None) -> pd.DataFrame:
+    """The tidy rows of the finished run whose marker is ``path`` (see :func:`load_marker`)."""
+    return marker_rows(load_marker(path, arm, seed))
 
 
 def collect_runs(out_dir: str | Path) -> pd.DataFrame:
@@ -119,7 +130,7 @@ def export_study(out_dir: str | Path, name: str, results_dir: str | Path, baseli
     markers = sorted((Path(out_dir) / "runs").glob(f"*/seed*/{MARKER}"))
     if not markers:
         raise ValueError(f"{out_dir}: no finished runs to export")
-    infos = [json.loads(m.read_text()) for m in markers]
+    infos = [load_marker(m) for m in markers]
     fingerprints = [Fingerprint.from_dict(i.get("fingerprint")) for i in infos]
     if any(f is None for f in fingerprints):
         raise ValueError(f"{out_dir}: runs without a fingerprint; rerun them with this version")
@@ -129,7 +140,7 @@ def export_study(out_dir: str | Path, name: str, results_dir: str | Path, baseli
         raise ValueError(f"{out_dir}: runs of {len(teachers)} teachers and {len(datas)} data sets; "
                          "a study exports one teacher and one data set")
     teacher = short(teachers.pop()) if teachers else "none"
-    runs = pd.concat([read_marker(m, i["arm"], i["seed"]) for m, i in zip(markers, infos)], ignore_index=True)
+    runs = pd.concat([marker_rows(i) for i in infos], ignore_index=True)
     times = pd.DataFrame([{"arm": i["arm"], "seed": i["seed"], "train_seconds": round(i["train_seconds"], 1),
                            "eval_seconds": round(i["eval_seconds"], 1),
                            "load_avg_1min": None if i.get("load_avg_1min") is None else round(i["load_avg_1min"], 2),
