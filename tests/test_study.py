@@ -1,11 +1,11 @@
-"""kdas_lab.study (notebook 04's precomputed study) and the results explorer, with two test sets:
+"""kdas_lab.course.study (notebook 04's precomputed study) and the results explorer, with two test sets:
 every statistic stays per test set."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from kdas_lab import study
 from kdas_lab.ablation import summarise
+from kdas_lab.course import study
 from kdas_lab.viz.widgets import results_explorer
 
 
@@ -72,7 +72,7 @@ def test_paired_seeds_pairs_by_seed_and_drops_unpaired():
 
 
 def test_gains_and_conclusion_read_the_paired_columns():
-    from kdas_lab.study import conclusion, gains
+    from kdas_lab.course.study import conclusion, gains
 
     runs = pd.DataFrame({"arm": ["no_kd"] * 3 + ["pseudo"] * 3, "seed": [0, 1, 2] * 2, "dataset": "Kvasir",
                          "metric": "meanDic", "value": [0.5, 0.6, 0.7, 0.6, 0.8, 0.8]})

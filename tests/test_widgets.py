@@ -155,7 +155,7 @@ def test_attention_explorer_controls_wrap_with_full_labels():
 def test_notebook_setup_outside_the_repository(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    from kdas_lab import notebook
+    from kdas_lab.course import setup as notebook
 
     monkeypatch.setitem(plt.rcParams, "figure.dpi", plt.rcParams["figure.dpi"])  # restored afterwards
     monkeypatch.setenv("KDAS_FAST", "1")
