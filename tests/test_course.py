@@ -208,9 +208,9 @@ def test_estimate_times_each_training_size_and_counts_its_steps(cfg, data_dir, m
     """Progressive resizing and multi-scale: one timed real step per size, times the steps taken at that size."""
     seen = []
 
-    def one_second(trainer, images, masks, size, **kwargs):  # the real step, as the estimate calls it
+    def one_second(train_step, device, images, masks, size, **kwargs):  # the real step, as the estimate calls it
         seen.append(size)
-        trainer.train_step(images, masks, size, epoch=1)
+        train_step(images, masks, size, epoch=1)
         return 1.0
 
     import kdas_lab.train.step_timing as step_timing
