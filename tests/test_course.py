@@ -1,4 +1,4 @@
-"""kdas_lab.course: published / cached / trained teacher and students, provenance, no silent overwrite
+"""kdas_lab.course.sources: published / cached / trained teacher and students, provenance, no silent overwrite
 (CPU, fast profile, 64 px synthetic data, a B0 teacher to keep it quick)."""
 import json
 from pathlib import Path
