@@ -9,7 +9,7 @@ __all__ = ["Config", "__version__", "notebook_setup"]
 def __getattr__(name: str):
     # Lazy (PEP 562): the data tools import kdas_lab without torch or matplotlib, which the notebook helper loads.
     if name == "notebook_setup":
-        from kdas_lab.notebook import notebook_setup  # noqa: PLC0415
+        from kdas_lab.course.setup import notebook_setup  # noqa: PLC0415
 
         return notebook_setup
     raise AttributeError(f"module 'kdas_lab' has no attribute {name!r}")

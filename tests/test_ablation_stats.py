@@ -5,7 +5,7 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from kdas_lab.ablation import plot_arms, summarise
+from kdas_lab.ablation import arm_summary, plot_arms
 from kdas_lab.ablation.stats import paired_difference, t_interval
 
 matplotlib.use("Agg")
@@ -42,7 +42,7 @@ def _runs(rows):
     return pd.DataFrame(rows, columns=["arm", "seed", "dataset", "metric", "value"])
 
 
-def test_summarise_table_and_notes():
+def test_arm_summary_table_and_notes():
     runs = _runs([
         ("no_kd", 0, "Kvasir", "meanDic", 0.4), ("no_kd", 1, "Kvasir", "meanDic", 0.5),
         ("no_kd", 2, "Kvasir", "meanDic", 0.6),
@@ -50,7 +50,7 @@ def test_summarise_table_and_notes():
         ("kdas", 2, "Kvasir", "meanDic", 0.6),
         ("kd", 0, "Kvasir", "meanDic", 0.45),
     ])
-    s = summarise(runs).set_index("arm")
+    s = arm_summary(runs).set_index("arm")
     assert list(s.index) == ["no_kd", "kdas", "kd"]  # order of first appearance
     assert s.loc["kdas", "mean"] == pytest.approx(0.6)
     assert s.loc["kdas", "std"] == pytest.approx(0.1)
@@ -62,39 +62,39 @@ def test_summarise_table_and_notes():
     assert "n=1 seed" in s.loc["kd", "note"] and "fewer than 2 paired" in s.loc["kd", "note"]
 
 
-def test_summarise_without_baseline_gives_nan_and_note():
-    s = summarise(_runs([("kdas", 0, "val", "meanDic", 0.5), ("kdas", 1, "val", "meanDic", 0.7)]))
+def test_arm_summary_without_baseline_gives_nan_and_note():
+    s = arm_summary(_runs([("kdas", 0, "val", "meanDic", 0.5), ("kdas", 1, "val", "meanDic", 0.7)]))
     assert math.isnan(s.loc[0, "diff"]) and "no baseline 'no_kd'" in s.loc[0, "note"]
 
 
-def test_summarise_rejects_duplicates_and_missing_columns():
+def test_arm_summary_rejects_duplicates_and_missing_columns():
     with pytest.raises(ValueError, match="duplicated"):
-        summarise(_runs([("kdas", 0, "val", "meanDic", 0.5), ("kdas", 0, "val", "meanDic", 0.6)]))
+        arm_summary(_runs([("kdas", 0, "val", "meanDic", 0.5), ("kdas", 0, "val", "meanDic", 0.6)]))
     with pytest.raises(ValueError, match="lacks columns"):
-        summarise(pd.DataFrame({"arm": ["a"], "value": [1.0]}))
+        arm_summary(pd.DataFrame({"arm": ["a"], "value": [1.0]}))
 
 
 def test_plot_arms_draws_both_panels():
     runs = _runs([(a, s, ds, "meanDic", v) for a, off in (("no_kd", 0.0), ("kdas", 0.1))
                   for s in (0, 1) for ds, v in (("Kvasir", 0.5 + off + s / 10), ("val", 0.4 + off))])
-    fig = plot_arms(summarise(runs), "meanDic")
+    fig = plot_arms(arm_summary(runs), "meanDic")
     ax_mean, ax_diff = fig.axes
     assert len(ax_mean.patches) == 4  # 2 arms x 2 datasets
     assert [t.get_text() for t in ax_diff.get_xticklabels()] == ["kdas"]
     with pytest.raises(ValueError, match="not in summary"):
-        plot_arms(summarise(runs), "maxEm")
+        plot_arms(arm_summary(runs), "maxEm")
 
 
 def test_markdown_summary_by_hand():
     import pandas as pd
 
-    from kdas_lab.ablation.stats import summarise
+    from kdas_lab.ablation.stats import arm_summary
     from kdas_lab.ablation.tables import markdown_summary
 
     runs = pd.DataFrame([{"arm": a, "seed": s, "dataset": "Kvasir", "metric": "meanDic", "value": v}
                          for a, vals in (("no_kd", (0.5, 0.6)), ("kdas", (0.6, 0.8))) for s, v in enumerate(vals)])
     teacher = pd.DataFrame([{"dataset": "Kvasir", "metric": "meanDic", "value": 0.9}])
-    text = markdown_summary(summarise(runs), teacher=teacher, digits=2)
+    text = markdown_summary(arm_summary(runs), teacher=teacher, digits=2)
     lines = text.splitlines()
     assert lines[0] == "| arm | n | Kvasir |" and lines[2] == "| teacher (B2) | 1 | 0.90 |"
     assert lines[3] == "| no_kd | 2 | 0.55 ± 0.07 |"

@@ -4,14 +4,14 @@ import json
 import pytest
 import torch
 
-from kdas_lab.bench.distill_step import VARIANTS, _build_step, measure_variant, run_bench
+from kdas_lab.bench.distill_step import VARIANTS, build_step, measure_variant, run_bench
 
 
 @pytest.mark.parametrize("variant, teacher_grads", [
     ("published_distill", True), ("published_distill_finite", True), ("kdas_lab_distill", False)])
 def test_published_step_backprops_into_the_teacher_and_ours_does_not(variant, teacher_grads):
-    step, per_call, models = _build_step(variant, 32, 2, torch.device("cpu"), channels_last=False, amp=False,
-                                         teacher_name="polyp_pvt_b0")  # B0 teacher: same code path, fast
+    step, per_call, models = build_step(variant, 32, 2, torch.device("cpu"), channels_last=False, amp=False,
+                                        teacher_name="polyp_pvt_b0")  # B0 teacher: same code path, fast
     step()
     assert per_call == 2
     grads = [p.grad for p in models["teacher"].parameters()]
@@ -82,8 +82,8 @@ def test_bench_cli_eval_speedup_is_top_level(tmp_path, monkeypatch):
 
 
 def test_cached_variant_reads_the_teacher_maps_without_a_teacher_forward():
-    step, _, models = _build_step("kdas_lab_distill_cached", 32, 2, torch.device("cpu"), channels_last=False,
-                                  amp=False, teacher_name="polyp_pvt_b0")
+    step, _, models = build_step("kdas_lab_distill_cached", 32, 2, torch.device("cpu"), channels_last=False,
+                                 amp=False, teacher_name="polyp_pvt_b0")
     models["teacher"].forward = lambda *a, **k: (_ for _ in ()).throw(AssertionError("teacher was run"))
     step()
     assert all(p.grad is not None for p in models["student"].parameters())

@@ -1,12 +1,12 @@
-"""kdas_lab.course: published / cached / trained teacher and students, provenance, no silent overwrite
+"""kdas_lab.course.sources: published / cached / trained teacher and students, provenance, no silent overwrite
 (CPU, fast profile, 64 px synthetic data, a B0 teacher to keep it quick)."""
 import json
 from pathlib import Path
 
 import pytest
 
-from kdas_lab import course
 from kdas_lab.config import Config
+from kdas_lab.course import sources as course
 from kdas_lab.models import create_model, read_checkpoint, save_checkpoint
 from kdas_lab.store import Fingerprint, data_key, short, state_dict_sha256
 
@@ -151,7 +151,7 @@ def test_students_record_their_teacher_and_are_not_overwritten(cfg, capsys):
 
 
 def test_course_data_never_builds_synthetic_frames_in_the_real_data_folder(tmp_path, monkeypatch, capsys):
-    from kdas_lab.course_tools import course_data
+    from kdas_lab.course.tools import course_data
 
     monkeypatch.chdir(tmp_path)
     laptop = Config.from_profile("laptop", data_dir=Path("data/pranet"), synthetic_train=3, synthetic_test=2,
@@ -166,7 +166,7 @@ def test_course_data_never_builds_synthetic_frames_in_the_real_data_folder(tmp_p
                                                 ({"kind": "pranet"}, False)])
 def test_real_data_installed_with_a_manifest_is_not_called_synthetic(tmp_path, manifest, expected):
 
-    from kdas_lab.course_tools import is_synthetic
+    from kdas_lab.course.tools import is_synthetic
 
     if manifest is not None:
         (tmp_path / "kdas_data.json").write_text(json.dumps(manifest))
@@ -179,7 +179,7 @@ def test_worst_cases_skip_empty_masks_and_the_new_frame_has_a_polyp():
     import numpy as np
     import pandas as pd
 
-    from kdas_lab.course_tools import frame_with_polyp, worst_with_polyp
+    from kdas_lab.course.tools import frame_with_polyp, worst_with_polyp
 
     gts = [np.ones((4, 4)), np.zeros((4, 4)), np.ones((4, 4)), np.ones((4, 4))]
     dice = pd.Series([0.9, 0.0, 0.2, 0.5], index=["a", "empty", "c", "d"])
@@ -192,7 +192,7 @@ def test_worst_cases_skip_empty_masks_and_the_new_frame_has_a_polyp():
 def test_comparison_table_has_every_test_set(data_dir, tmp_path, one_thread):
     import shutil
 
-    from kdas_lab.course_tools import comparison_table
+    from kdas_lab.course.tools import comparison_table
 
     root = tmp_path / "two"
     shutil.copytree(data_dir, root)
@@ -208,9 +208,9 @@ def test_estimate_times_each_training_size_and_counts_its_steps(cfg, data_dir, m
     """Progressive resizing and multi-scale: one timed real step per size, times the steps taken at that size."""
     seen = []
 
-    def one_second(trainer, images, masks, size, **kwargs):  # the real step, as the estimate calls it
+    def one_second(train_step, device, images, masks, size, **kwargs):  # the real step, as the estimate calls it
         seen.append(size)
-        trainer.train_step(images, masks, size, epoch=1)
+        train_step(images, masks, size, epoch=1)
         return 1.0
 
     import kdas_lab.train.step_timing as step_timing
@@ -227,7 +227,7 @@ def test_estimate_times_each_training_size_and_counts_its_steps(cfg, data_dir, m
 def test_unseen_frame_is_a_real_test_image_on_real_data(data_dir, tmp_path):
     import shutil
 
-    from kdas_lab.course_tools import unseen_frame
+    from kdas_lab.course.tools import unseen_frame
 
     image, mask, where = unseen_frame(data_dir)  # the synthetic set: a frame rendered fresh
     assert where.startswith("a synthetic frame rendered fresh") and mask.any()

@@ -28,7 +28,7 @@ def test_demo_config_defaults_and_flags_win():
 
 @pytest.mark.slow
 def test_run_demo_tiny(tmp_path):
-    from kdas_lab.demo import run_demo
+    from kdas_lab.course.demo import run_demo
 
     cfg = Config.from_profile("fast", data_dir=tmp_path / "syn", device="cpu", epochs=1, batch_size=4,
                               max_steps_per_epoch=1, synthetic_train=12, synthetic_test=2, val_fraction=0.25,
@@ -49,14 +49,14 @@ def test_run_demo_tiny(tmp_path):
 
 
 def test_differences_to_the_plain_student_by_hand():
-    from kdas_lab.demo import differences
+    from kdas_lab.course.demo import differences
 
     table = pd.DataFrame({"model": ["teacher", "student_kdas", "student_none"], "meanDice": [0.8, 0.55, 0.5]})
     assert differences(table) == "meanDice vs the plain student: teacher +0.3000, student_kdas +0.0500"
 
 
 def test_run_demo_refuses_missing_real_data(tmp_path):
-    from kdas_lab.demo import run_demo
+    from kdas_lab.course.demo import run_demo
 
     cfg = Config.from_profile("fast", data_dir=tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="absent"):

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kdas_lab import exercises as ex
-from kdas_lab.exercises.__main__ import main
-from kdas_lab.exercises.student import BEGIN, END, StudentError, clear_solutions, make_student
+from kdas_lab.course import exercises as ex
+from kdas_lab.course.exercises.__main__ import main
+from kdas_lab.course.exercises.student import BEGIN, END, StudentError, clear_solutions, make_student
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -205,14 +205,14 @@ def test_student_copies_of_the_course_have_blanks_and_no_solution_text(tmp_path,
 
 def test_committed_student_copies_are_up_to_date(tmp_path):
     committed = NOTEBOOKS / "student"
-    assert committed.is_dir(), "python -m kdas_lab.exercises make-student notebooks --out notebooks/student"
+    assert committed.is_dir(), "python -m kdas_lab.course.exercises make-student notebooks --out notebooks/student"
     make_student(NOTEBOOKS, tmp_path)
     names = sorted(p.name for p in tmp_path.glob("*.ipynb"))
     assert names == sorted(p.name for p in committed.glob("*.ipynb"))
     for name in names:
         fresh, kept = nbformat.read(tmp_path / name, 4), nbformat.read(committed / name, 4)
         assert [c.source for c in fresh.cells] == [c.source for c in kept.cells], (
-            f"notebooks/student/{name} is stale: regenerate it with python -m kdas_lab.exercises make-student "
+            f"notebooks/student/{name} is stale: regenerate it with python -m kdas_lab.course.exercises make-student "
             "notebooks --out notebooks/student")
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kdas_lab.bench.training_run import summarise
+from kdas_lab.bench.training_run import run_summary
 from kdas_lab.train.budget import out_of_time
 from kdas_lab.train.distributed import DistInfo
 
@@ -28,11 +28,11 @@ def test_time_budget_stops_before_an_epoch_that_would_overrun(capsys):
     assert out_of_time(70.0, start, 30.0, 5, 5, DistInfo(), cpu) is False  # the last epoch: nothing to stop
 
 
-def test_summarise_puts_the_first_epoch_apart(tmp_path):
+def test_run_summary_puts_the_first_epoch_apart(tmp_path):
     pd.DataFrame({"epoch": [1, 2, 3], "time": [30.0, 10.0, 12.0], "train_time": [28.0, 8.0, 10.0],
                   "images_per_s": [50.0, 180.0, 170.0], "val_meanDic": [0.2, 0.4, 0.35]}).to_csv(
         tmp_path / "history.csv", index=False)
-    s = summarise(tmp_path)
+    s = run_summary(tmp_path)
     assert s["epochs_done"] == 3 and s["first_epoch_s"] == 30.0
     assert s["steady_epoch_s_median"] == 11.0 and s["steady_images_per_s_median"] == 175.0
     assert s["best_val_meanDic"] == 0.4 and s["best_epoch"] == 2

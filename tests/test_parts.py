@@ -71,6 +71,6 @@ def test_step_trainer_times_the_real_step_with_a_live_teacher():
                            teacher_outputs=LiveTeacher(lambda x: calls.append(x.shape) or forward(x)),
                            compile_guard=CompileGuard.eager())
     images, masks = torch.randn(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.5).float()
-    seconds = time_step(trainer, images, masks, 16, warmup=1, steps=2)
+    seconds = time_step(trainer.train_step, trainer.device, images, masks, 16, warmup=1, steps=2)
     assert seconds > 0 and trainer.step == 3 and len(calls) == 3
     assert len(trainer.history.steps) == 3 and {"loss_at", "loss_sgm"} <= set(trainer.history.steps.columns)

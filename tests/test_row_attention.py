@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
+from kdas_lab.course import term_fit
 from kdas_lab.losses import KDASLoss
 from kdas_lab.losses.row_attention import at_term, attention_kl, row_attention, row_kl
 from kdas_lab.models import PolypOutput
-from kdas_lab.viz import term_fit
 
 
 def test_one_row_map_hand_value():

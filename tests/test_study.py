@@ -1,11 +1,11 @@
-"""kdas_lab.study (notebook 04's precomputed study) and the results explorer, with two test sets:
+"""kdas_lab.course.study (notebook 04's precomputed study) and the results explorer, with two test sets:
 every statistic stays per test set."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from kdas_lab import study
-from kdas_lab.ablation import summarise
+from kdas_lab.ablation import arm_summary
+from kdas_lab.course import study
 from kdas_lab.viz.widgets import results_explorer
 
 
@@ -29,7 +29,7 @@ def test_load_study_reads_the_ablation_csvs(tmp_path):
         study.load_study("demo", tmp_path / "nope")
     computed = study.load_study("demo", tmp_path)  # no summary file: computed from the runs
     assert "computed here" in computed.source
-    summarise(runs).to_csv(tmp_path / "demo_summary.csv", index=False)
+    arm_summary(runs).to_csv(tmp_path / "demo_summary.csv", index=False)
     loaded = study.load_study("demo", tmp_path)
     pd.testing.assert_frame_equal(loaded.runs, runs)
     assert np.allclose(loaded.summary["mean"], computed.summary["mean"])
@@ -72,11 +72,11 @@ def test_paired_seeds_pairs_by_seed_and_drops_unpaired():
 
 
 def test_gains_and_conclusion_read_the_paired_columns():
-    from kdas_lab.study import conclusion, gains
+    from kdas_lab.course.study import conclusion, gains
 
     runs = pd.DataFrame({"arm": ["no_kd"] * 3 + ["pseudo"] * 3, "seed": [0, 1, 2] * 2, "dataset": "Kvasir",
                          "metric": "meanDic", "value": [0.5, 0.6, 0.7, 0.6, 0.8, 0.8]})
-    s = summarise(runs)
+    s = arm_summary(runs)
     assert gains(s).loc["pseudo", ("Kvasir", "diff")] == pytest.approx(0.4 / 3)
     line = conclusion(s, "pseudo", "2 % labels")
     assert line.startswith("2 % labels, pseudo vs no_kd (3 paired seeds): Kvasir +0.133 [")

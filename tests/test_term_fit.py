@@ -1,4 +1,4 @@
-"""Free-logit fits of the KDAS terms (kdas_lab.viz.term_fit): what L_AT and L_SGM see and ignore."""
+"""Free-logit fits of the KDAS terms (kdas_lab.course.term_fit): what L_AT and L_SGM see and ignore."""
 from __future__ import annotations
 
 import matplotlib
@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from kdas_lab.course import term_fit as tf  # noqa: E402
 from kdas_lab.losses.row_attention import row_attention  # noqa: E402
 from kdas_lab.viz import row_maps as rm  # noqa: E402
-from kdas_lab.viz import term_fit as tf  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 S = 24

@@ -127,7 +127,7 @@ def test_temperature_explorer_entropy_grows_with_t():
     assert ex.state["row"] == 3
 
 
-def test_results_explorer_and_summarise():
+def test_results_explorer_and_group_summary():
     df = pd.DataFrame({"arm": ["kd", "kd", "none", "none"], "seed": [0, 1, 0, 1],
                        "dice": [0.5, 0.7, 0.4, 0.4], "iou": [0.3, 0.5, 0.2, 0.2]})
     ex = W.results_explorer(df, render=False)
@@ -137,7 +137,7 @@ def test_results_explorer_and_summarise():
     assert t.loc["kd", "mean"] == pytest.approx(0.6) and t.loc["kd", "std"] == pytest.approx(math.sqrt(0.02))
     assert t.loc["none", "std"] == 0.0 and t.loc["none", "n"] == 2
     with pytest.raises(KeyError, match="nope"):
-        W.summarise(df, "arm", "nope")
+        W.group_summary(df, "arm", "nope")
 
 
 def test_attention_explorer_controls_wrap_with_full_labels():
@@ -155,7 +155,7 @@ def test_attention_explorer_controls_wrap_with_full_labels():
 def test_notebook_setup_outside_the_repository(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    from kdas_lab import notebook
+    from kdas_lab.course import setup as notebook
 
     monkeypatch.setitem(plt.rcParams, "figure.dpi", plt.rcParams["figure.dpi"])  # restored afterwards
     monkeypatch.setenv("KDAS_FAST", "1")

@@ -9,9 +9,9 @@
 from kdas_lab.ablation.arms import ARMS, PRESETS, Arm, Grid, get_arm, load_grid, parse_grid, preset_grid
 from kdas_lab.ablation.plots import plot_arms
 from kdas_lab.ablation.runner import AblationResult, run_ablation
-from kdas_lab.ablation.stats import paired_difference, summarise, t_interval
+from kdas_lab.ablation.stats import arm_summary, paired_difference, t_interval
 from kdas_lab.ablation.tables import load_runs
 
 __all__ = ["ARMS", "PRESETS", "Arm", "Grid", "get_arm", "load_grid", "parse_grid", "preset_grid",
-           "plot_arms", "AblationResult", "run_ablation", "paired_difference", "summarise",
+           "plot_arms", "AblationResult", "run_ablation", "paired_difference", "arm_summary",
            "t_interval", "load_runs"]

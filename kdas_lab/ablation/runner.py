@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kdas_lab.ablation.arms import Arm, Grid, check_methods
-from kdas_lab.ablation.stats import RUN_COLUMNS, summarise
+from kdas_lab.ablation.stats import RUN_COLUMNS, arm_summary
 from kdas_lab.ablation.tables import MARKER, read_marker, run_dir, write_marker
 from kdas_lab.atomic import write_csv_atomic, write_json_atomic
 from kdas_lab.config import Config
@@ -133,7 +133,7 @@ def refresh_tables(out_dir: Path, grid: Grid) -> tuple[pd.DataFrame, pd.DataFram
     frames = [read_marker(run_dir(out_dir, a.name, s) / MARKER, a.name, s) for a in grid.arms for s in grid.seeds
               if (run_dir(out_dir, a.name, s) / MARKER).is_file()]
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN_COLUMNS)
-    summary = summarise(runs, baseline=grid.baseline)
+    summary = arm_summary(runs, baseline=grid.baseline)
     write_csv_atomic(runs, out_dir / "runs.csv")
     write_csv_atomic(summary, out_dir / "summary.csv")
     return runs, summary

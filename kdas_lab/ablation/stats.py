@@ -57,7 +57,7 @@ def check_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
-def summarise(runs: pd.DataFrame, baseline: str = "no_kd", confidence: float = 0.95) -> pd.DataFrame:
+def arm_summary(runs: pd.DataFrame, baseline: str = "no_kd", confidence: float = 0.95) -> pd.DataFrame:
     """One row per (arm, dataset, metric): n seeds, mean, std, CI, paired diff to ``baseline``.
 
     Arm order follows first appearance in ``runs``. If ``baseline`` has no runs the difference

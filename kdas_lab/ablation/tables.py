@@ -9,7 +9,7 @@ Layout of an ablation directory ``DIR``::
                                        the run's fingerprint (kdas_lab.store.fingerprint)
     DIR/runs/<arm>/replaced/seed<k>.<n>/  a run of another fingerprint, set aside before training again
     DIR/runs.csv                       tidy: arm, seed, dataset, metric, value
-    DIR/summary.csv                    arm x dataset x metric statistics (see ``stats.summarise``)
+    DIR/summary.csv                    arm x dataset x metric statistics (see ``stats.arm_summary``)
 
 Every file is written atomically (``kdas_lab.atomic``).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdas_lab.ablation.stats import RUN_COLUMNS, check_runs, summarise
+from kdas_lab.ablation.stats import RUN_COLUMNS, arm_summary, check_runs
 from kdas_lab.atomic import write_csv_atomic, write_json_atomic
 from kdas_lab.store import Fingerprint, short
 
@@ -147,6 +147,6 @@ def export_study(out_dir: str | Path, name: str, results_dir: str | Path, baseli
                            "torch_threads": (i.get("machine") or {}).get("torch_threads")} for i in infos])
     results_dir = Path(results_dir)
     paths = [results_dir / f"{name}_{kind}.csv" for kind in ("runs", "summary", "times")]
-    for table, path in zip((runs, summarise(runs, baseline=baseline), times), paths):
+    for table, path in zip((runs, arm_summary(runs, baseline=baseline), times), paths):
         write_csv_atomic(table.assign(teacher=teacher), path)
     return paths

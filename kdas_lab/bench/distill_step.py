@@ -114,8 +114,8 @@ def _current_mb(device: torch.device) -> float:
     return _rss_mb()
 
 
-def _build_step(variant: str, size: int, batch: int, device: torch.device, channels_last: bool, amp: bool,
-                teacher_name: str = "polyp_pvt_b2", student_name: str = "polyp_pvt_b0"):
+def build_step(variant: str, size: int, batch: int, device: torch.device, channels_last: bool, amp: bool,
+               teacher_name: str = "polyp_pvt_b2", student_name: str = "polyp_pvt_b0"):
     """Returns ``(step_fn, images_per_call, models)``; ``step_fn()`` runs one optimizer step or one
     inference; ``models`` maps "student"/"teacher" to the networks (for inspection in tests)."""
 
@@ -193,7 +193,7 @@ def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu",
         raise ValueError(f"unknown bench variant {variant!r}; valid: {', '.join(VARIANTS + COMPILED_VARIANTS)}")
     dev = resolve_device(device)
     amp = (dev.type == "cuda") if amp is None else amp
-    step, per_call, _ = _build_step(variant, size, batch, dev, channels_last, amp, teacher_name, student_name)
+    step, per_call, _ = build_step(variant, size, batch, dev, channels_last, amp, teacher_name, student_name)
     if variant.endswith("_compiled"):
         warmup = max(warmup, 1)  # compilation happens in the first call: never timed
     synchronize(dev)
@@ -216,7 +216,7 @@ def measure_variant(variant: str, *, size: int, batch: int, device: str = "cpu",
     med = fig["median_s"]
     peak = _peak_mb(dev)
     if "_train" in variant:  # FLOPs of one more step, counted eagerly (compiled variants: on an eager copy)
-        flop_step = step if not variant.endswith("_compiled") else _build_step(
+        flop_step = step if not variant.endswith("_compiled") else build_step(
             variant.removesuffix("_compiled"), size, batch, dev, channels_last, amp, teacher_name, student_name)[0]
         fig["flops_per_step"] = throughput.count_flops(flop_step)
         fig["tflops_per_s"] = fig["flops_per_step"] / med / 1e12

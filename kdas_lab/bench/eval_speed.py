@@ -16,7 +16,7 @@ from scipy.ndimage import convolve, distance_transform_edt, gaussian_filter
 
 from kdas_lab.data.io import save_png_atomic
 from kdas_lab.evaluation import evaluate_maps
-from kdas_lab.metrics import get_protocol, image_scores, summarise
+from kdas_lab.metrics import dataset_scores, get_protocol, image_scores
 from kdas_lab.metrics.protocols import prepare_pair
 from kdas_lab.metrics.s_measure import s_measure
 
@@ -120,7 +120,7 @@ def run_eval_bench(n_images: int = 8, size: tuple[int, int] = (288, 384), seed: 
     return {"eval_speedup": t_naive / t_fast, "fast_s_per_image": t_fast / n_images,
             "naive_s_per_image": t_naive / n_images, "n_images": n_images, "size": list(size),
             "protocol": get_protocol(protocol).name, "max_abs_diff": diff, "processes": 1,
-            "summary": summarise(fast)}
+            "summary": dataset_scores(fast)}
 
 
 # (count, (H, W)) of the five PraNet test sets; Kvasir's sizes vary, its median is used.

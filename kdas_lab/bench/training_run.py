@@ -23,7 +23,7 @@ def _clean(v):
     return None if isinstance(v, float) and math.isnan(v) else v
 
 
-def summarise(run_dir: str | Path) -> dict:
+def run_summary(run_dir: str | Path) -> dict:
     """The summary of ``run_dir``'s ``history.csv`` (see the module docstring)."""
     hist = pd.read_csv(Path(run_dir) / "history.csv")
     if hist.empty:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir", type=Path)
     p.add_argument("--json", type=Path, default=None, help="also write the summary here")
     a = p.parse_args(argv)
-    summary = summarise(a.run_dir)
+    summary = run_summary(a.run_dir)
     text = json.dumps(summary, indent=2)
     print(text)
     if a.json is not None:

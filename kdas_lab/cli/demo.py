@@ -27,7 +27,7 @@ def demo_config_from_args(args):
 
 
 def _run(args) -> int:
-    from kdas_lab.demo import run_demo
+    from kdas_lab.course.demo import run_demo
 
     cfg = demo_config_from_args(args)
     run_demo(cfg, args.out, build_synthetic=args.data is None, show_progress=not args.quiet)

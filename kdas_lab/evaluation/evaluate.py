@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from kdas_lab.data.io import DataError, check_same_size, image_size, load_image, load_mask_grey, save_png_atomic
 from kdas_lab.data.layout import find_pairs, find_test_root, index_by_stem, list_test_sets, pair_by_stem
 from kdas_lab.evaluation.inference import predict_image, to_png_levels
-from kdas_lab.metrics import METRIC_KEYS, get_protocol, image_scores, map_scores, summarise
+from kdas_lab.metrics import METRIC_KEYS, dataset_scores, get_protocol, image_scores, map_scores
 from kdas_lab.runtime import resolve_device
 
 
@@ -61,7 +61,7 @@ def evaluate_model(model: nn.Module, root: str | os.PathLike, datasets: Sequence
             if out_dir is not None:
                 save_png_atomic(levels, out_dir / f"{stem}.png")
             scores.append(image_scores(levels, gt, proto, name=str(image_path)))
-        rows[name] = summarise(scores)
+        rows[name] = dataset_scores(scores)
     return _frame(rows, proto.name)
 
 
@@ -111,6 +111,6 @@ def evaluate_maps(pred_root: str | os.PathLike, gt_root: str | os.PathLike, data
             check_sizes(pairs)
         items = [(p, m, proto) for _, p, m in pairs]
         scores = map_scores(_score_files, items, len(items), workers, progress=name if progress else False)
-        rows[name] = summarise(scores)
+        rows[name] = dataset_scores(scores)
     return _frame(rows, proto.name)
 

@@ -66,7 +66,7 @@ def at_term(p_s: torch.Tensor, p_t: torch.Tensor, temperature: float, *,
     """KDAS's attention term on one head: ``L_AT = T^2 * row_kl(A(P_s), A(P_t), T)``.
 
     The one place this formula is written (``KDASLoss`` mode ``kdas`` sums it over P1 and P2;
-    :mod:`kdas_lab.viz.term_fit` fits maps with it). ``teacher_att``: ``A(P_t)`` when already computed
+    :mod:`kdas_lab.course.term_fit` fits maps with it). ``teacher_att``: ``A(P_t)`` when already computed
     (a constant target reused over many steps). ``(B, C, H, W)`` logit maps x 2 -> scalar.
     """
     a_t = row_attention(p_t) if teacher_att is None else teacher_att

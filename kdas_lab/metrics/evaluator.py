@@ -63,7 +63,7 @@ def image_scores(pred: np.ndarray, gt: np.ndarray, protocol: str | Protocol = "m
     )
 
 
-def summarise(scores: Sequence[ImageScores]) -> dict[str, float]:
+def dataset_scores(scores: Sequence[ImageScores]) -> dict[str, float]:
     """Dataset-level values with the keys of :data:`METRIC_KEYS`."""
     if not scores:
         raise ValueError("no images to summarise")
@@ -119,7 +119,7 @@ def evaluate_images(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], prot
     names = list(names) if names is not None else [f"image {i}" for i in range(len(preds))]
     items = [(np.asarray(p), np.asarray(g), proto, n) for p, g, n in zip(preds, gts, names)]
     scores = map_scores(_score_pair, items, len(items), workers, progress)
-    summary = summarise(scores)
+    summary = dataset_scores(scores)
     return (summary, scores) if return_scores else summary
 
 

@@ -3,7 +3,8 @@
 :func:`step_trainer` assembles the trainer a run would use (same precision, optimizer, clipping,
 non-finite checks and step logging) around given modules and parts, with a stand-in loader of
 ``n_train`` samples (it only sets the step counts of the learning-rate schedule; batches are passed to
-:meth:`~kdas_lab.train.loop.Trainer.train_step` directly). :func:`time_step` times that step.
+:meth:`~kdas_lab.train.loop.Trainer.train_step` directly). :func:`time_step` times that step (it is given
+``trainer.train_step`` and the device, not the trainer).
 Used by the bench (:mod:`kdas_lab.bench.distill_step`) and open to time estimates (a course's
 ``estimate_seconds``) so they time the step training runs.
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -40,15 +43,16 @@ def step_trainer(cfg: Config, *, student: torch.nn.Module, loss: torch.nn.Module
                    teacher_outputs=teacher_outputs, compile_guard=compile_guard)
 
 
-def time_step(trainer: Trainer, images: torch.Tensor, masks: torch.Tensor, size: int, *, keys: tuple | None = None,
-              warmup: int = 1, steps: int = 1) -> float:
-    """Median seconds of ``steps`` calls of ``trainer.train_step`` at ``size`` after ``warmup`` untimed ones."""
+def time_step(train_step: Callable[..., Any], device: torch.device, images: torch.Tensor, masks: torch.Tensor,
+              size: int, *, keys: tuple | None = None, warmup: int = 1, steps: int = 1) -> float:
+    """Median seconds of ``steps`` calls of ``train_step`` (a trainer's :meth:`~Trainer.train_step`) at
+    ``size`` on ``device`` after ``warmup`` untimed ones."""
     times = []
     for i in range(warmup + steps):
-        synchronize(trainer.device)
+        synchronize(device)
         t0 = time.perf_counter()
-        trainer.train_step(images, masks, size, epoch=1, keys=keys)
-        synchronize(trainer.device)
+        train_step(images, masks, size, epoch=1, keys=keys)
+        synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)

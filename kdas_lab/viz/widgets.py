@@ -237,7 +237,7 @@ def temperature_explorer(maps: Mapping[str, torch.Tensor],
 
 
 # ----------------------------------------------------------------------------- results
-def summarise(df: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
+def group_summary(df: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
     """``mean``, ``std`` (sample, 0 for one run) and ``n`` of ``metric`` per value of ``by``."""
     if metric not in df.columns or by not in df.columns:
         raise KeyError(f"columns {by!r} / {metric!r} not in the table (have {list(df.columns)})")
@@ -257,7 +257,7 @@ def results_explorer(df: pd.DataFrame, render: bool = True) -> Explorer:
 
     def compute(by: str, metric: str, dataset: str | None = None) -> dict:
         rows = df if dataset is None or by == "dataset" else df[df["dataset"] == dataset]
-        return {"by": by, "metric": metric, "dataset": dataset, "table": summarise(rows, by, metric)}
+        return {"by": by, "metric": metric, "dataset": dataset, "table": group_summary(rows, by, metric)}
 
     def draw(s: dict):
         t = s["table"]

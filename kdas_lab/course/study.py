@@ -2,7 +2,7 @@
 
 ``<name>_runs.csv`` holds the tidy runs (``kdas_lab.ablation.stats.RUN_COLUMNS``: arm, seed, dataset,
 metric, value) and ``<name>_summary.csv`` the per (arm, dataset, metric) statistics
-(``SUMMARY_COLUMNS``); a missing summary is computed from the runs with ``ablation.summarise``.
+(``SUMMARY_COLUMNS``); a missing summary is computed from the runs with ``ablation.arm_summary``.
 Every statistic is per test set: nothing here pools test sets.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from kdas_lab.ablation.stats import SUMMARY_COLUMNS, check_runs, summarise
+from kdas_lab.ablation.stats import SUMMARY_COLUMNS, arm_summary, check_runs
 
 RESULTS_DIR = Path("docs/results")  # relative to the project root (notebook_setup's working directory)
 
@@ -47,7 +47,7 @@ def load_study(name: str = "laptop_study", results_dir: str | os.PathLike = RESU
             raise ValueError(f"{summary_path}: lacks columns {missing}; expected {SUMMARY_COLUMNS}")
         source = f"{runs_path} and {summary_path}"
     else:
-        summary, source = summarise(runs, baseline=baseline), f"{runs_path} (summary computed here)"
+        summary, source = arm_summary(runs, baseline=baseline), f"{runs_path} (summary computed here)"
     return Study(runs, summary, source)
 
 

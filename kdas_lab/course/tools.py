@@ -80,7 +80,7 @@ def unseen_frame(root: str | Path, seed: int = 2024) -> tuple[np.ndarray, np.nda
 
 def comparison_table(models: dict, root: str | Path, size: int, device: str = "auto",
                      iters: int = 5) -> pd.DataFrame:
-    """One row per model (``{name: model or kdas_lab.course.Source}``): meanDic on every test set
+    """One row per model (``{name: model or kdas_lab.course.sources.Source}``): meanDic on every test set
     (``matlab`` protocol at ``size``), parameters, GMACs and batch-1 latency at ``size`` on ``device``."""
     dev = resolve_device(device)
     rows = {}

@@ -1,14 +1,14 @@
-"""``python -m kdas_lab.exercises make-student notebooks --out notebooks/student``."""
+"""``python -m kdas_lab.course.exercises make-student notebooks --out notebooks/student``."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from kdas_lab.exercises.student import BEGIN, StudentError, make_student
+from kdas_lab.course.exercises.student import BEGIN, StudentError, make_student
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kdas_lab.exercises")
+    parser = argparse.ArgumentParser(prog="python -m kdas_lab.course.exercises")
     sub = parser.add_subparsers(dest="command", required=True)
     make = sub.add_parser("make-student", help="write student copies (solutions blanked, outputs cleared)")
     make.add_argument("source", help="folder of solved notebooks")

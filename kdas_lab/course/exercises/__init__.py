@@ -4,7 +4,7 @@ Each ``check_*`` runs the learner's function on fixed inputs, compares it with k
 implementation through :func:`cmp` (one line: exact / approximate / max diff), and raises
 :class:`ExerciseError` with a hint naming the likely mistake when the answer is wrong. The solved
 notebooks mark their solutions with nbgrader's ``### BEGIN SOLUTION`` / ``### END SOLUTION``;
-``python -m kdas_lab.exercises make-student notebooks --out notebooks/student`` writes the copies with blanks.
+``python -m kdas_lab.course.exercises make-student notebooks --out notebooks/student`` writes the copies with blanks.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ RUNS = Path("runs/notebooks")  # artefacts the notebooks share (git-ignored), re
 
 def project_root() -> Path | None:
     """The source checkout holding this package (editable install), else None."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "pyproject.toml").is_file() else None
 
 

@@ -168,7 +168,7 @@ def estimate_seconds(cfg: Config, root: Path, model_name: str, *, with_teacher: 
         batch = min(cfg.batch_size, n_fit)
         images = torch.randn(batch, 3, size, size, device=device)  # (B, 3, s, s)
         masks = (torch.rand(batch, 1, size, size, device=device) > 0.5).float()  # (B, 1, s, s)
-        total += time_step(trainer, images, masks, size) * steps * passes
+        total += time_step(trainer.train_step, trainer.device, images, masks, size) * steps * passes
     return total
 
 
