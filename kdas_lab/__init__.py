@@ -1,8 +1,10 @@
 """kdas_lab: KDAS (Knowledge Distillation via Attention Supervision) for polyp segmentation."""
 
+from importlib.metadata import version
+
 from kdas_lab.config import Config
 
-__version__ = "0.1.0"
+__version__ = version("kdas_lab")  # its one home is pyproject.toml (modules read it the same way, not from here)
 __all__ = ["Config", "__version__", "notebook_setup"]
 
 

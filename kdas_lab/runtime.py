@@ -4,12 +4,12 @@ from __future__ import annotations
 import os
 import platform
 import random
+from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
 import torch
 
-import kdas_lab
 from kdas_lab.config import Config
 
 
@@ -65,7 +65,7 @@ def info_table(cfg: Config | None = None) -> pd.DataFrame:
     import timm  # noqa: PLC0415 (heavy; only here)
     import torchvision  # noqa: PLC0415
 
-    rows = {"kdas_lab": kdas_lab.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__}
+    rows = {"kdas_lab": version("kdas_lab"), "torchvision": torchvision.__version__, "timm": timm.__version__}
     rows.update(machine_info())
     rows["cuda_devices"] = str(torch.cuda.device_count())
     rows["mps"] = str(getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available())

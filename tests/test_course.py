@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from kdas_lab.ablation.tables import run_dir
 from kdas_lab.config import Config
 from kdas_lab.course import sources as course
 from kdas_lab.models import create_model, read_checkpoint, save_checkpoint
@@ -85,8 +86,8 @@ def test_laptop_profile_reuses_the_study_students_only_with_their_teacher_and_da
                                  epochs=1, max_steps_per_epoch=1, image_size=64, teacher_recipe={})
     teacher = create_model("polyp_pvt_b0")
     _save_made_by(course.STUDY_TEACHER, teacher, laptop.for_teacher())
-    study_kdas = course.STUDY_STUDENTS[("kdas", "mask", 1.0)] / "seed0" / "best.pt"
-    study_nokd = course.STUDY_STUDENTS[("none", "mask", 1.0)] / "seed0" / "best.pt"
+    study_kdas = run_dir(*course.STUDY_STUDENTS[("kdas", "mask", 1.0)], seed=0) / "best.pt"
+    study_nokd = run_dir(*course.STUDY_STUDENTS[("none", "mask", 1.0)], seed=0) / "best.pt"
     study_recipe = laptop.replace(augment_mode="dihedral")  # the study's own recipe: accepted
     _save_made_by(study_kdas, create_model("polyp_pvt_b0"), study_recipe, teacher=teacher, method="kdas")
     _save_made_by(study_nokd, create_model("polyp_pvt_b0"), study_recipe)

@@ -57,7 +57,9 @@ def test_differences_to_the_plain_student_by_hand():
 
 def test_run_demo_refuses_missing_real_data(tmp_path):
     from kdas_lab.course.demo import run_demo
+    from kdas_lab.data.io import DataError
 
-    cfg = Config.from_profile("fast", data_dir=tmp_path / "absent")
-    with pytest.raises(FileNotFoundError, match="absent"):
-        run_demo(cfg, tmp_path / "out", build_synthetic=False)
+    cfg = Config.from_profile("course", data_dir=tmp_path / "absent")
+    with pytest.raises(DataError, match="absent has no TrainDataset/images"):
+        run_demo(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "absent").exists()

@@ -16,7 +16,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import torch
@@ -24,6 +23,7 @@ import torch
 from kdas_lab.config import Config
 from kdas_lab.losses import create_loss
 from kdas_lab.models import create_model
+from kdas_lab.train.step_timing import step_times, step_trainer
 
 
 def _spin(stop) -> None:
@@ -32,24 +32,15 @@ def _spin(stop) -> None:
 
 
 def step_seconds(model: str, size: int, batch: int, steps: int, warmup: int) -> list[float]:
-    """Seconds of each timed training step (forward, structure loss, backward, AdamW) in this process."""
-
-
+    """Seconds of each timed training step in this process: the trainer's own step (forward, structure loss,
+    backward, clipping, AdamW) on the CPU, fp32, eager."""
     torch.manual_seed(0)
-    net = create_model(model)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    loss = create_loss("none", Config())
+    cfg = Config(device="cpu", image_size=size, multiscale=(1.0,), batch_size=batch, amp=False, compile=False)
+    cpu = torch.device("cpu")
+    trainer = step_trainer(cfg, student=create_model(model), loss=create_loss("none", cfg), device=cpu)
     images = torch.randn(batch, 3, size, size)  # (B, 3, S, S)
     masks = (torch.rand(batch, 1, size, size) > 0.5).float()  # (B, 1, S, S)
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss(net(images), None, masks).total.backward()
-        opt.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times
+    return step_times(trainer.train_step, cpu, images, masks, size, warmup=warmup, steps=steps)
 
 
 def thread_scaling(model: str = "polyp_pvt_b0", size: int = 128, batch: int = 8, steps: int = 6,

@@ -30,7 +30,7 @@ def _run(args) -> int:
     from kdas_lab.course.demo import run_demo
 
     cfg = demo_config_from_args(args)
-    run_demo(cfg, args.out, build_synthetic=args.data is None, show_progress=not args.quiet)
+    run_demo(cfg, args.out, show_progress=not args.quiet)
     return 0
 
 

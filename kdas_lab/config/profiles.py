@@ -53,7 +53,7 @@ PAPER: dict[str, Any] = dict(
 )
 BY_NAME = {"fast": FAST, "laptop": LAPTOP, "course": COURSE, "paper": PAPER}
 
-# ``make demo`` (fast profile + these; kdas_lab.demo), a few minutes on 2 CPU cores: 64 px synthetic frames,
+# ``make demo`` (fast profile + these; kdas_lab.course.demo), a few minutes on 2 CPU cores: 64 px synthetic frames,
 # a teacher on every label for 15 epochs, students on 10 % of the labels with 4 labelled images in every batch of 8
 DEMO_OVERRIDES: dict[str, Any] = dict(
     data_dir=Path("data/synthetic_demo64_v2"), image_size=64, synthetic_train=256, synthetic_test=64,

@@ -1,6 +1,7 @@
 """``make demo`` / ``kdas-lab demo``: the whole distillation story in one run.
 
-1. Data: without ``--data``, a synthetic polyp set is built (once) in ``cfg.data_dir``.
+1. Data: the ``fast`` profile (the default run) builds a synthetic polyp set once in ``cfg.data_dir``; any
+   other profile needs the real data there (the one rule, :func:`kdas_lab.data.layout.data_root`).
 2. Train the teacher (``cfg.teacher``, Polyp-PVT B2) with the segmentation loss on every label, for
    ``cfg.teacher_recipe.epochs``: far longer than the students, as a teacher is trained once and reused.
 3. Train three students (``cfg.student``, B0) for the same ``cfg.epochs``, each reading the masks of only
@@ -28,9 +29,8 @@ import pandas as pd
 from kdas_lab.atomic import save_figure, write_csv_atomic
 from kdas_lab.bench.efficiency import model_efficiency
 from kdas_lab.config import Config
-from kdas_lab.data import ensure_synthetic
 from kdas_lab.data.io import load_image, load_mask
-from kdas_lab.data.layout import TRAIN, find_pairs, find_test_root, has_train_images, list_test_sets
+from kdas_lab.data.layout import data_root, find_pairs, find_test_root, has_train_images, list_test_sets
 from kdas_lab.evaluation import evaluate_model
 from kdas_lab.evaluation.inference import predict_image
 from kdas_lab.metrics import mean_dice
@@ -96,18 +96,17 @@ def results_figure(table: pd.DataFrame, images, gts, preds, titles, scores) -> p
     return fig
 
 
-def run_demo(cfg: Config, out_dir, *, build_synthetic: bool = True, show_progress: bool = True,
+def run_demo(cfg: Config, out_dir, *, show_progress: bool = True,
              efficiency_size: int = EFFICIENCY_SIZE) -> pd.DataFrame:
-    """Teacher, KDAS student and teacher-free student on ``cfg.data_dir``; returns the results table.
+    """Teacher and students on the data of ``cfg`` (:func:`~kdas_lab.data.layout.data_root`: the ``fast``
+    profile builds its synthetic set in an empty ``cfg.data_dir``); returns the results table.
 
     MACs and latency (batch 1) are measured at ``efficiency_size`` (352, the papers' size)."""
+    if not has_train_images(cfg.data_dir) and cfg.profile == "fast":
+        print(f"building the synthetic data set in {cfg.data_dir} ...")
+    cfg = cfg.replace(data_dir=data_root(cfg))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not has_train_images(cfg.data_dir):
-        if not build_synthetic:
-            raise FileNotFoundError(f"{cfg.data_dir}: no {TRAIN}/images (PraNet layout expected)")
-        print(f"building the synthetic data set in {cfg.data_dir} ...")
-        ensure_synthetic(cfg)
     device = resolve_device(cfg.device)
     t_start = time.perf_counter()
     runs = {}

@@ -24,13 +24,14 @@ from __future__ import annotations
 import datetime
 import math
 import os
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
 import torch
 
-from kdas_lab import __version__
+from kdas_lab.ablation.tables import run_dir
 from kdas_lab.config import Config
 from kdas_lab.data.archive import sha256_file
 from kdas_lab.data.integrity import is_synthetic
@@ -43,13 +44,14 @@ from kdas_lab.store import Fingerprint, data_key, replace_dir, reusable, short, 
 TEACHER_ENV = "KDAS_TEACHER"
 PUBLISHED_DEFAULT = Path("checkpoints/PolypPVT.pth")  # relative to the project root (notebook_setup's cwd)
 STUDY_TEACHER = Path("runs/laptop/teacher/best.pt")  # the laptop teacher of docs/results.md (read only)
-# the laptop studies' seed-0 students (read only), by (method, targets, labelled share): their run folders
+# the laptop studies (read only) whose seed-0 students the course reuses, by (method, targets, labelled
+# share): (the study's folder, the arm)
 STUDY_STUDENTS = {
-    ("none", "mask", 1.0): Path("runs/laptop/full/runs/no_kd"),
-    ("kdas", "mask", 1.0): Path("runs/laptop/full/runs/kdas"),
-    ("kd", "mask", 1.0): Path("runs/laptop/full/runs/kd"),
-    ("none", "mask", 0.02): Path("runs/laptop/scarce2/runs/no_kd"),
-    ("targets", "pseudo", 0.02): Path("runs/laptop/scarce2/runs/pseudo"),
+    ("none", "mask", 1.0): (Path("runs/laptop/full"), "no_kd"),
+    ("kdas", "mask", 1.0): (Path("runs/laptop/full"), "kdas"),
+    ("kd", "mask", 1.0): (Path("runs/laptop/full"), "kd"),
+    ("none", "mask", 0.02): (Path("runs/laptop/scarce2"), "no_kd"),
+    ("targets", "pseudo", 0.02): (Path("runs/laptop/scarce2"), "pseudo"),
 }
 
 
@@ -100,7 +102,7 @@ def student_candidates(cfg: Config, method: str) -> list[Path]:
     found = [student_dir(cfg, method) / "best.pt"]
     study = STUDY_STUDENTS.get((method, cfg.targets, cfg.labelled_fraction)) if cfg.profile == "laptop" else None
     if study is not None:
-        found.append(study / "seed0" / "best.pt")
+        found.append(run_dir(*study, seed=0) / "best.pt")
     return found
 
 
@@ -113,7 +115,7 @@ def provenance(cfg: Config, root: str | os.PathLike, *, role: str, method: str,
         "synthetic": is_synthetic(root), "seed": cfg.seed,
         "image_size": cfg.image_size, "epochs": cfg.for_teacher().epochs if role == "teacher" else cfg.epochs,
         "teacher_checkpoint": None if teacher_checkpoint is None else str(teacher_checkpoint),
-        "kdas_lab": __version__, "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "kdas_lab": version("kdas_lab"), "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,7 +26,6 @@ import torch
 from timm.models.pvt_v2 import checkpoint_filter_fn
 from torch import nn
 
-from kdas_lab import __version__
 from kdas_lab.atomic import torch_save_atomic
 from kdas_lab.models.polyp_pvt import VARIANTS
 from kdas_lab.paths import require_files
@@ -246,7 +246,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, config: dict |
         raise ValueError(f"save_checkpoint: extra keys {clash} clash with reserved keys {_RESERVED}")
     payload = {
         "format": FORMAT,
-        "version": __version__,
+        "version": version("kdas_lab"),
         "model_name": getattr(model, "name", type(model).__name__),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "config": _plain(config, "config"),

@@ -47,6 +47,13 @@ def time_step(train_step: Callable[..., Any], device: torch.device, images: torc
               size: int, *, keys: tuple | None = None, warmup: int = 1, steps: int = 1) -> float:
     """Median seconds of ``steps`` calls of ``train_step`` (a trainer's :meth:`~Trainer.train_step`) at
     ``size`` on ``device`` after ``warmup`` untimed ones."""
+    return statistics.median(step_times(train_step, device, images, masks, size, keys=keys, warmup=warmup,
+                                        steps=steps))
+
+
+def step_times(train_step: Callable[..., Any], device: torch.device, images: torch.Tensor, masks: torch.Tensor,
+               size: int, *, keys: tuple | None = None, warmup: int = 1, steps: int = 1) -> list[float]:
+    """Seconds of each of ``steps`` calls of ``train_step`` after ``warmup`` untimed ones (see :func:`time_step`)."""
     times = []
     for i in range(warmup + steps):
         synchronize(device)
@@ -55,4 +62,4 @@ def time_step(train_step: Callable[..., Any], device: torch.device, images: torc
         synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
