@@ -33,14 +33,16 @@ def above(low: float) -> Rule:
     return Rule(lambda v: v > low, f"> {low}")
 
 
-def within(low: float, high: float, *, include_high: bool = True) -> Rule:
-    """``low <= v <= high`` (``< high`` when not ``include_high``)."""
-    if include_high:
-        return Rule(lambda v: low <= v <= high, f"in [{low}, {high}]")
-    return Rule(lambda v: low <= v < high, f"in [{low}, {high})")
+def within(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Rule:
+    """``low <= v <= high``, each end excluded when ``*_open``: e.g. ``in (0, 1]``."""
+    def ok(v) -> bool:
+        return (low < v if low_open else low <= v) and (v < high if high_open else v <= high)
+    return Rule(ok, f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}")
 
 
 MULTIPLE_OF_32 = Rule(lambda v: v >= 32 and v % 32 == 0, "a positive multiple of 32 (PVTv2 downsamples by 32)")
+SIZES = Rule(lambda v: all(MULTIPLE_OF_32.ok(s) for s in v), "a list of positive multiples of 32")
+RATES = Rule(lambda v: len(v) > 0 and all(r > 0 for r in v), "a non-empty list of positive rates")
 
 
 def setting(default: Any, *, choices: Sequence[Any] | None = None, rule: Rule | None = None,

@@ -9,17 +9,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kdas_lab.config.fields import MULTIPLE_OF_32, Rule, above, at_least, check_fields, runtime_fields, setting, within
+from kdas_lab.config.fields import (
+    MULTIPLE_OF_32,
+    RATES,
+    SIZES,
+    above,
+    at_least,
+    check_fields,
+    runtime_fields,
+    setting,
+    within,
+)
 from kdas_lab.config.profiles import BY_NAME, PROFILES
 
 TARGET_MODES = ("mask", "pseudo", "pseudo_soft", "mix")  # cfg.targets: kdas_lab.losses.targets
 AUGMENT_MODES = ("random", "dihedral")
 SGM_HEADS = ("both", "p1")
-_SIZES = Rule(lambda v: all(MULTIPLE_OF_32.ok(s) for s in v), "a list of positive multiples of 32")
-_RATES = Rule(lambda v: len(v) > 0 and all(r > 0 for r in v), "a non-empty list of positive rates")
-_UNIT = within(0, 1)
-_UNIT_OPEN = within(0, 1, include_high=False)
-_UNIT_OPEN_LOW = Rule(lambda v: 0 < v <= 1, "in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,9 @@ class TeacherRecipe:
     batch_size: int | None = setting(None, rule=at_least(1))
     warmup_epochs: float | None = setting(None, rule=at_least(0))
     lr_schedule: str | None = setting(None, choices=("constant", "cosine", "poly"))
-    drop_path_rate: float | None = setting(None, rule=_UNIT_OPEN)
+    drop_path_rate: float | None = setting(None, rule=within(0, 1, high_open=True))
     augment_mode: str | None = setting(None, choices=AUGMENT_MODES)
-    epoch_sizes: tuple[int, ...] | None = setting(None, rule=_SIZES)
+    epoch_sizes: tuple[int, ...] | None = setting(None, rule=SIZES)
     threads: int | None = setting(None, rule=at_least(1))
 
     def __post_init__(self) -> None:
@@ -59,17 +64,18 @@ class Config:
     teacher: str = setting("polyp_pvt_b2")
     student: str = setting("polyp_pvt_b0")
     pretrained_backbone: str | None = setting(None)  # None | "imagenet" | path to pvt_v2_bX.pth
-    drop_path_rate: float = setting(0.1, rule=_UNIT_OPEN)  # stochastic depth in the backbone (Polyp-PVT's 0.1)
+    # stochastic depth in the backbone (Polyp-PVT's 0.1)
+    drop_path_rate: float = setting(0.1, rule=within(0, 1, high_open=True))
     # data
     image_size: int = setting(256, rule=MULTIPLE_OF_32)
-    multiscale: tuple[float, ...] = setting((0.75, 1.0, 1.25), rule=_RATES)
+    multiscale: tuple[float, ...] = setting((0.75, 1.0, 1.25), rule=RATES)
     # progressive resizing: epoch e (from 1) trains at epoch_sizes[e - 1] (times the multiscale rates; the
     # batch is resized from image_size) while there is an entry, later epochs at image_size; validation
     # always at image_size
-    epoch_sizes: tuple[int, ...] = setting((), rule=_SIZES)
+    epoch_sizes: tuple[int, ...] = setting((), rule=SIZES)
     augment: bool = setting(True)
     augment_mode: str = setting("random", choices=AUGMENT_MODES)  # continuous v2 augmentation | 8 flips/rotations
-    val_fraction: float = setting(0.1, rule=_UNIT_OPEN)
+    val_fraction: float = setting(0.1, rule=within(0, 1, high_open=True))
     split_by_sequence: bool = setting(False)
     cache: bool = setting(False)
     synthetic_train: int = setting(400, rule=at_least(1))
@@ -95,11 +101,12 @@ class Config:
     # distillation
     method: str = setting("none")  # the training objective (kdas_lab.losses.LOSS_METHODS); --method sets it
     temperature: float = setting(2.0, rule=above(0))
-    alpha: float = setting(0.3, rule=_UNIT)
+    alpha: float = setting(0.3, rule=within(0, 1))
     sgm_heads: str = setting("both", choices=SGM_HEADS)  # the fixed kdas SGM on P1 and P2 | on P1 (as published)
     legacy_bce: bool = setting(False)
     log_term_grads_every: int = setting(0, rule=at_least(0))  # each loss term's gradient norm every N steps; 0 = off
-    labelled_fraction: float = setting(1.0, rule=_UNIT_OPEN_LOW)  # share of training masks the student may use
+    # share of the training images whose masks the student may use
+    labelled_fraction: float = setting(1.0, rule=within(0, 1, low_open=True))
     # label-scarce distillation: labelled images in every batch (drawn with replacement from the labelled
     # ones), the rest unlabelled; None = batches drawn from all training images, whatever their label
     labelled_per_batch: int | None = setting(None, rule=at_least(1))
@@ -107,7 +114,7 @@ class Config:
     # teacher's answers: "pseudo" (its hard masks where no label is given), "pseudo_soft" (its
     # probabilities there), "mix" (mix_lambda * mask + (1 - mix_lambda) * teacher; the teacher where unlabelled)
     targets: str = setting("mask", choices=TARGET_MODES)
-    mix_lambda: float = setting(0.5, rule=_UNIT)
+    mix_lambda: float = setting(0.5, rule=within(0, 1))
     # speed (the same numbers, faster): teacher P1/P2 computed once per (image, view, size) when exact,
     # stored in teacher_cache_dir (None: <data_dir>/.kdas_cache/teacher)
     teacher_cache: bool = setting(False, runtime=True)
@@ -122,7 +129,7 @@ class Config:
     # training images and masks held as tensors on the device (normalisation and dihedral views done there,
     # no DataLoader workers); None = on for CUDA when they take at most device_data_max_fraction of its free memory
     device_data: bool | None = setting(None, runtime=True)
-    device_data_max_fraction: float = setting(0.5, rule=_UNIT_OPEN_LOW, runtime=True)
+    device_data_max_fraction: float = setting(0.5, rule=within(0, 1, low_open=True), runtime=True)
     # hyperparameters of one loss (keys listed in kdas_lab.losses, e.g. {"sgm_weight": 0.5})
     extra: dict[str, Any] = setting({})
 
