@@ -27,6 +27,15 @@ AUGMENT_MODES = ("random", "dihedral")
 SGM_HEADS = ("both", "p1")
 
 
+def _plain(value: Any) -> Any:
+    """Paths as strings and tuples as lists, through dicts (JSON and ``weights_only`` checkpoints)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
 @dataclass(frozen=True)
 class TeacherRecipe:
     """What ``train-teacher`` changes from the students' recipe (it trains on every label, with the
@@ -215,16 +224,7 @@ class Config:
 
 
 RUNTIME_FIELDS = runtime_fields(Config)  # how a run executes, not what it computes
-_DEFAULTS = dataclasses.asdict(Config())
-
-
-def _plain(value: Any) -> Any:
-    """Paths as strings and tuples as lists, through dicts (JSON and ``weights_only`` checkpoints)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return str(value) if isinstance(value, Path) else value
+_DEFAULTS = Config().to_dict()
 
 
 def config_changes(old: dict[str, Any], new: dict[str, Any], *, ignore=()) -> dict[str, tuple[Any, Any]]:
@@ -232,7 +232,7 @@ def config_changes(old: dict[str, Any], new: dict[str, Any], *, ignore=()) -> di
     differ, less ``ignore``. A field one dict lacks (written by another version of kdas_lab) counts as its
     default; keys of fields Config no longer has are not compared."""
     out = {}
-    for key, default in _plain(_DEFAULTS).items():
+    for key, default in _DEFAULTS.items():
         a, b = old.get(key, default), new.get(key, default)
         if key not in ignore and a != b:
             out[key] = (a, b)
