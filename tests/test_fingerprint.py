@@ -23,6 +23,7 @@ def test_differences_name_what_changed():
     b = Fingerprint.of(cfg.replace(epochs=5, lr=0.01), "b" * 64, "d2")
     assert a.differences(b) == [f"teacher {'a' * 12} -> {'b' * 12}", "data d1 -> d2", "epochs 2 -> 5",
                                 "lr 0.0005 -> 0.01"]
+    assert a.differences(b, config=False) == [f"teacher {'a' * 12} -> {'b' * 12}", "data d1 -> d2"]
     assert a.differences(None) == ["no fingerprint recorded"]
     assert Fingerprint.from_dict(json.loads(json.dumps(b.to_dict()))) == b
     assert Fingerprint.from_dict({"config": {}}) is None and short(None) == "none"

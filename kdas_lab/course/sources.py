@@ -109,7 +109,6 @@ def student_candidates(cfg: Config, method: str) -> list[Path]:
 def provenance(cfg: Config, root: str | os.PathLike, *, role: str, method: str,
                teacher_checkpoint: str | os.PathLike | None = None) -> dict[str, Any]:
     """What a checkpoint trained by the course records about how it was made."""
-    teacher_checkpoint = None if teacher_checkpoint is None else Path(teacher_checkpoint)
     return {
         "role": role, "method": method, "profile": cfg.profile, "data_dir": str(root),
         "synthetic": is_synthetic(root), "seed": cfg.seed,

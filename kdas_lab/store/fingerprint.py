@@ -80,8 +80,9 @@ class Fingerprint:
             return None
         return cls(config=dict(d["config"]), teacher=d["teacher"], data=d["data"], profile=d["profile"])
 
-    def differences(self, other: Fingerprint | None) -> list[str]:
-        """What differs from ``other`` (empty: the same experiment), e.g. ``teacher 3f2a... -> 9c1b...``."""
+    def differences(self, other: Fingerprint | None, *, config: bool = True) -> list[str]:
+        """What differs from ``other`` (empty: the same experiment), e.g. ``teacher 3f2a... -> 9c1b...``;
+        ``config=False`` compares only the teacher, the data and the profile."""
         if other is None:
             return ["no fingerprint recorded"]
         out = []
@@ -91,6 +92,8 @@ class Fingerprint:
             out.append(f"data {self.data} -> {other.data}")
         if self.profile != other.profile:
             out.append(f"profile {self.profile} -> {other.profile}")
+        if not config:
+            return out
         changes = config_changes(self.config, other.config, ignore=NOT_RECORDED)
         return out + [f"{key} {a!r} -> {b!r}" for key, (a, b) in sorted(changes.items())]
 

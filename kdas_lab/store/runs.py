@@ -20,11 +20,11 @@ def read_fingerprint(path: str | Path) -> Fingerprint | None:
     return Fingerprint.from_dict(data.get("fingerprint")) if isinstance(data, dict) else None
 
 
-def recorded_differences(path: Path, expected: Fingerprint) -> list[str]:
+def recorded_differences(path: Path, expected: Fingerprint, *, config: bool = True) -> list[str]:
     """What the run recorded at ``path`` (marker or checkpoint) differs in from ``expected``, as
-    ``recorded -> now`` phrases (empty: the same experiment)."""
+    ``recorded -> now`` phrases (empty: the same experiment); ``config``: see :meth:`Fingerprint.differences`."""
     recorded = read_fingerprint(path)
-    return expected.differences(None) if recorded is None else recorded.differences(expected)
+    return expected.differences(None) if recorded is None else recorded.differences(expected, config=config)
 
 
 def reusable(path: Path, expected: Fingerprint, *, recipe: bool = True) -> bool:
@@ -33,9 +33,7 @@ def reusable(path: Path, expected: Fingerprint, *, recipe: bool = True) -> bool:
     is printed with what differs."""
     if not Path(path).is_file():
         return False
-    differs = recorded_differences(path, expected)
-    if not recipe:
-        differs = [d for d in differs if d.split()[0] in ("teacher", "data", "profile", "no")]
+    differs = recorded_differences(path, expected, config=recipe)
     if differs:
         print(f"not reusing {path} (recorded -> now: {'; '.join(differs[:3])}{' ...' if len(differs) > 3 else ''})")
     return not differs
